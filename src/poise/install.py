@@ -1,0 +1,162 @@
+"""``Poise(app)``: build poise's middleware stack around an app and wire its parts.
+
+This is the only module that reads :class:`~poise.settings.Settings` and knows every
+component; the components themselves receive plain arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final, Literal
+
+from poise._internal import InternalErrors
+from poise._version import __version__
+from poise.errors import AlreadyInstalledError, InstallError
+from poise.middleware.endpoints import EndpointsMiddleware
+from poise.middleware.ledger import LedgerMiddleware
+from poise.middleware.lifespan import LifespanMiddleware
+from poise.observe.api import AdminAPI
+from poise.observe.stats import RequestStats
+from poise.routing import RouteTemplates
+from poise.settings import Settings
+from poise.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["Phase", "Poise"]
+
+# The attribute marking an app poise is installed on (double-install detection).
+_MARK: Final = "__poise__"
+
+Phase = Literal["created", "starting", "serving", "stopped"]
+
+
+class Poise:
+    """Install poise on an ASGI app, in place.
+
+    On a FastAPI or Starlette app, poise puts its layers outside the app's own
+    middleware and error handling, and the app keeps being served as it is
+    (``uvicorn main:app``). Any other ASGI callable cannot be changed in place: serve
+    the ``Poise`` object instead (``app = Poise(app)``); it is an ASGI app too.
+
+    Args:
+        app: the application.
+        settings: the configuration; ``Settings()`` when omitted. ``POISE_*``
+            environment variables are applied on top of it either way.
+
+    Raises:
+        AlreadyInstalledError: poise is already installed on ``app``.
+        InstallError: the Starlette app has already started serving (its middleware
+            stack is built), so nothing can be added outside it any more.
+        SettingsError: a ``POISE_*`` variable (or ``settings``) has a bad value.
+
+    Example::
+
+        from fastapi import FastAPI
+        from poise import Poise
+
+        app = FastAPI()
+        Poise(app)
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings | None = None) -> None:
+        if isinstance(app, Poise) or getattr(app, _MARK, None) is not None:
+            raise AlreadyInstalledError(
+                "poise is already installed on this app: call Poise(app) once"
+            )
+        self.app = app
+        self.settings = Settings.from_env(base=settings)
+        self.errors = InternalErrors()
+        self.requests = RequestStats(recent=self.settings.recent_requests)
+        self.phase: Phase = "created"
+        self._created = time.monotonic()
+        self._templates = RouteTemplates(app)
+        self._admin = AdminAPI(
+            token=self.settings.admin_token,
+            stats=self.stats,
+            requests=self._request_dicts,
+            ring_size=self.requests.capacity,
+        )
+
+        self._asgi: ASGIApp
+        if _is_starlette(app):
+            if getattr(app, "middleware_stack", None) is not None:
+                raise InstallError(
+                    "this app has already started serving; call Poise(app) right after "
+                    "creating the app, before it handles a request"
+                )
+            build_app_stack = app.build_middleware_stack  # type: ignore[attr-defined]
+
+            def build_middleware_stack() -> ASGIApp:
+                return self._wrap(build_app_stack())
+
+            # An instance attribute shadows the class's method, so Starlette (and
+            # FastAPI) build their own stack exactly as before and hand it to us. The
+            # app object stays the one the server imports.
+            app.build_middleware_stack = build_middleware_stack  # type: ignore[attr-defined]
+            state = getattr(app, "state", None)
+            if state is not None:
+                state.poise = self
+            self._asgi = app
+        else:
+            self._asgi = self._wrap(app)
+        setattr(app, _MARK, self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    def _wrap(self, inner: ASGIApp) -> ASGIApp:
+        stack: ASGIApp = LedgerMiddleware(
+            inner,
+            templates=self._templates,
+            sinks=[self.requests.record],
+            errors=self.errors,
+        )
+        stack = EndpointsMiddleware(
+            stack, endpoints=self._admin.endpoints(self.settings.admin_prefix)
+        )
+        return LifespanMiddleware(
+            stack, startup=self._startup, started=self._started, shutdown=self._shutdown
+        )
+
+    # -- lifespan ---------------------------------------------------------------------
+
+    async def _startup(self) -> None:
+        self.phase = "starting"
+
+    async def _started(self) -> None:
+        self.phase = "serving"
+
+    async def _shutdown(self) -> None:
+        self.phase = "stopped"
+
+    # -- reading --------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """The ``/_poise/api/stats`` document.
+
+        Sections of components that are not part of this poise yet (or are switched
+        off) are ``null``, so a reader can tell "not measured" from "nothing happened".
+        """
+        return {
+            "poise_version": __version__,
+            "uptime_s": round(time.monotonic() - self._created, 3),
+            "phase": self.phase,
+            "loop": None,
+            "admission": None,
+            "pools": None,
+            "incidents": None,
+            "routes": self.requests.routes(),
+            "internal_errors": self.errors.snapshot(),
+        }
+
+    def _request_dicts(self, slowest: int | None, limit: int) -> list[dict[str, Any]]:
+        if slowest is not None:
+            ledgers = self.requests.slowest(slowest)
+        else:
+            ledgers = self.requests.recent(limit)
+        return [ledger.to_dict() for ledger in ledgers]
+
+
+def _is_starlette(app: Any) -> bool:
+    return callable(getattr(app, "build_middleware_stack", None)) and hasattr(
+        app, "middleware_stack"
+    )

@@ -1,0 +1,82 @@
+"""The request ledger: one object per HTTP request that every poise component writes into.
+
+The outermost poise middleware creates it, makes it current in a context variable for
+the whole request (tasks the request spawns inherit it), and hands it to the ledger
+sinks once the last body byte has gone out. Components that come later (loop timing,
+admission, pools, outbound calls) add fields here and write them through
+:func:`current_ledger`; the middleware does not change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+__all__ = ["UNMATCHED", "Ledger", "LedgerSink", "Outcome", "current_ledger"]
+
+Outcome = Literal["ok", "error", "client_disconnected", "shed", "deadline"]
+
+#: The route label of a request no route matched (a 404 from the router itself).
+UNMATCHED: Final = "<unmatched>"
+
+
+class Ledger:
+    """Where one request's time went, and how it ended.
+
+    Attributes:
+        method: the HTTP method.
+        route: the route template (``/orders/{order_id}``), never the raw path, or
+            ``"<unmatched>"``. Resolved after routing, so empty while in flight.
+        status: the response status sent (0 until the response starts; 500 when the
+            app raised before starting one, as that is what the server sends).
+        outcome: ``ok``, ``error``, ``client_disconnected`` (later ``shed``,
+            ``deadline``); ``None`` while in flight. A component that ends a request
+            on purpose sets it first and the middleware keeps it.
+        started_at: wall-clock time the request arrived (``time.time()``).
+        start: the same instant on the ``time.perf_counter()`` clock.
+        wall: seconds from the app being called to the last body byte handed to the
+            server (or to the app returning, when the response never completed).
+    """
+
+    __slots__ = ("method", "outcome", "route", "start", "started_at", "status", "wall")
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.route = ""
+        self.status = 0
+        self.outcome: Outcome | None = None
+        self.started_at = time.time()
+        self.start = time.perf_counter()
+        self.wall = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``/_poise/api/requests``."""
+        return {
+            "at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
+            "method": self.method,
+            "route": self.route,
+            "status": self.status,
+            "outcome": self.outcome,
+            "wall_s": round(self.wall, 6),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<Ledger {self.method} {self.route or '?'} status={self.status} "
+            f"outcome={self.outcome} wall={self.wall:.6f}s>"
+        )
+
+
+#: Receives every finished ledger, on the event-loop thread. Must be quick and must not
+#: raise (an exception is caught, counted and logged once, and the next sink still runs).
+LedgerSink = Callable[[Ledger], None]
+
+_current: ContextVar[Ledger | None] = ContextVar("poise_ledger", default=None)
+
+
+def current_ledger() -> Ledger | None:
+    """The ledger of the request being handled, or ``None`` outside a request."""
+    return _current.get()

@@ -1,0 +1,101 @@
+"""The layer that runs poise's start-up and shutdown around the app's own lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from poise.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["LifespanMiddleware"]
+
+logger = logging.getLogger("poise")
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class LifespanMiddleware:
+    """Wrap the app's lifespan so poise starts before it and stops after it.
+
+    The app's own start-up and shutdown (FastAPI ``lifespan=``, Starlette ``on_startup``
+    handlers) run unchanged, in between. An app that does not speak the lifespan
+    protocol at all (it raises or returns on a ``lifespan`` scope before reading the
+    start-up message) still gets poise's hooks: poise then answers the server itself.
+
+    Args:
+        app: the ASGI app to wrap.
+        startup: awaited when the server sends ``lifespan.startup``, before the app sees
+            it. If it raises, the app's start-up fails with that error.
+        started: awaited after the app reports ``lifespan.startup.complete``.
+        shutdown: awaited after the app's shutdown finished (or its start-up failed),
+            before the server is told.
+    """
+
+    def __init__(self, app: ASGIApp, *, startup: Hook, started: Hook, shutdown: Hook) -> None:
+        self.app = app
+        self._startup = startup
+        self._started = started
+        self._shutdown = shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        startup_seen = False
+        poise_up = False
+
+        async def receive_hooked() -> Message:
+            nonlocal startup_seen, poise_up
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                startup_seen = True
+                await self._startup()
+                poise_up = True
+            return message
+
+        async def send_hooked(message: Message) -> None:
+            nonlocal poise_up
+            kind = message["type"]
+            if kind == "lifespan.startup.complete":
+                await self._started()
+            elif poise_up and kind in (
+                "lifespan.shutdown.complete",
+                "lifespan.shutdown.failed",
+                "lifespan.startup.failed",
+            ):
+                poise_up = False
+                await self._shutdown()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_hooked, send_hooked)
+        except BaseException as exc:
+            if startup_seen or not isinstance(exc, Exception):
+                if poise_up:
+                    await self._shutdown()
+                raise
+            logger.debug("poise: the app does not support lifespan; poise runs its own")
+        else:
+            if startup_seen:
+                if poise_up:
+                    # The app returned mid-protocol; still stop what poise started.
+                    await self._shutdown()
+                return
+        await self._run_own(receive, send)
+
+    async def _run_own(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await self._started()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,112 @@
+"""Per-route aggregates and the ring of recent requests, fed by finished ledgers.
+
+Both live on the event-loop thread: the ledger middleware records into them after each
+response, and the admin API reads them, so no lock is taken on the request path.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from operator import attrgetter
+from typing import Any
+
+from poise.ledger import Ledger
+from poise.observe.histogram import LatencyHistogram
+
+__all__ = ["RequestStats", "RouteStats"]
+
+_QUANTILES = (("p50_s", 0.50), ("p95_s", 0.95), ("p99_s", 0.99))
+_by_wall = attrgetter("wall")
+
+
+class RouteStats:
+    """Counters and a latency histogram for one ``METHOD /template``."""
+
+    __slots__ = ("errors", "latency", "outcomes")
+
+    def __init__(self) -> None:
+        self.latency = LatencyHistogram()
+        self.errors = 0
+        self.outcomes: dict[str, int] = {}
+
+    def record(self, ledger: Ledger) -> None:
+        """Count one finished request."""
+        self.latency.record(ledger.wall)
+        outcome = ledger.outcome or "error"
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if outcome == "error":
+            self.errors += 1
+
+    def merge(self, other: RouteStats) -> None:
+        """Add ``other``'s requests to this one (as from another worker)."""
+        self.latency.merge(other.latency)
+        self.errors += other.errors
+        for outcome, n in other.outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of one route in ``/_poise/api/stats``."""
+        latency = self.latency
+        row: dict[str, Any] = {"count": latency.count, "errors": self.errors}
+        for name, q in _QUANTILES:
+            value = latency.quantile(q)
+            row[name] = None if value is None else round(value, 6)
+        mean = latency.mean
+        row["mean_s"] = None if mean is None else round(mean, 6)
+        row["max_s"] = round(latency.max, 6)
+        row["outcomes"] = dict(sorted(self.outcomes.items()))
+        return row
+
+
+class RequestStats:
+    """Everything the admin API reports about finished requests.
+
+    Args:
+        recent: how many finished ledgers the ring keeps.
+    """
+
+    def __init__(self, *, recent: int) -> None:
+        # method -> template -> stats: two dict lookups, no key string built per request.
+        self._routes: dict[str, dict[str, RouteStats]] = {}
+        self._recent: deque[Ledger] = deque(maxlen=recent)
+
+    def record(self, ledger: Ledger) -> None:
+        """The ledger sink: count ``ledger`` and keep it in the recent ring."""
+        by_template = self._routes.get(ledger.method)
+        if by_template is None:
+            by_template = self._routes[ledger.method] = {}
+        route = by_template.get(ledger.route)
+        if route is None:
+            route = by_template[ledger.route] = RouteStats()
+        route.record(ledger)
+        self._recent.append(ledger)
+
+    def routes(self) -> dict[str, dict[str, Any]]:
+        """``"METHOD /template"`` -> its JSON row, sorted by key."""
+        rows = {
+            f"{method} {template}": stats.to_dict()
+            for method, by_template in self._routes.items()
+            for template, stats in by_template.items()
+        }
+        return dict(sorted(rows.items()))
+
+    def slowest(self, n: int) -> list[Ledger]:
+        """The ``n`` slowest ledgers in the ring, slowest first."""
+        return heapq.nlargest(n, self._recent, key=_by_wall)
+
+    def recent(self, n: int) -> list[Ledger]:
+        """The ``n`` most recent ledgers, newest first."""
+        out: list[Ledger] = []
+        for ledger in reversed(self._recent):
+            if len(out) == n:
+                break
+            out.append(ledger)
+        return out
+
+    @property
+    def capacity(self) -> int:
+        """How many ledgers the ring holds at most."""
+        maxlen = self._recent.maxlen
+        assert maxlen is not None
+        return maxlen

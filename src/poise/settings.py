@@ -1,0 +1,224 @@
+"""One frozen, typed configuration object, with ``POISE_*`` environment overrides.
+
+Every field is keyword-only, has a documented default (a module constant) and a
+validator; a bad value fails at construction with the field, the value and the form
+that is accepted. The environment wins over code, so an operator can retune a deployed
+app without a rebuild: ``POISE_BLOCK_THRESHOLD=100ms uvicorn main:app``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from poise.errors import SettingsError
+
+__all__ = [
+    "DEFAULT_ADMIN_PREFIX",
+    "DEFAULT_BLOCK_THRESHOLD",
+    "DEFAULT_RECENT_REQUESTS",
+    "ENV_PREFIX",
+    "Settings",
+]
+
+logger = logging.getLogger("poise")
+
+ENV_PREFIX: Final = "POISE_"
+
+DEFAULT_BLOCK_THRESHOLD: Final = 0.050
+DEFAULT_ADMIN_PREFIX: Final = "/_poise"
+DEFAULT_RECENT_REQUESTS: Final = 1000
+
+# POISE_* names that belong to poise's own tooling rather than to Settings; they are
+# not typos and must not be warned about.
+_NON_SETTING_ENV: Final = frozenset({"POISE_REQUIRE_SERVICES"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """How one field's value is parsed from text and checked."""
+
+    accepted: str
+    parse: Callable[[str], Any]
+    check: Callable[[Any], bool]
+
+
+_DURATION_RE: Final = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|m)?\s*$")
+_DURATION_UNITS: Final = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "m": 60.0}
+
+
+def _parse_duration(text: str) -> float:
+    match = _DURATION_RE.match(text)
+    if match is None:
+        raise ValueError(text)
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _duration(low: float, high: float) -> _Kind:
+    return _Kind(
+        accepted=(
+            f"a duration between {low:g} s and {high:g} s: seconds (0.05) "
+            "or a number with a unit (50ms, 2s)"
+        ),
+        parse=_parse_duration,
+        check=lambda v: (
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and low <= v <= high
+        ),
+    )
+
+
+def _integer(low: int, high: int) -> _Kind:
+    return _Kind(
+        accepted=f"a whole number from {low} to {high}",
+        parse=lambda text: int(text.strip(), 10),
+        check=lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
+    )
+
+
+_URL_PATH_RE: Final = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+_URL_PATH: Final = _Kind(
+    accepted="a URL path such as /_poise: starts with '/', no trailing '/', no spaces",
+    parse=str.strip,
+    check=lambda v: isinstance(v, str) and _URL_PATH_RE.match(v) is not None,
+)
+
+_TOKEN_RE: Final = re.compile(r"^[\x21-\x7e]{16,512}$")
+_TOKEN: Final = _Kind(
+    accepted="unset, or 16 to 512 printable ASCII characters without spaces",
+    # An empty variable means "no token", so POISE_ADMIN_TOKEN= can switch it off.
+    parse=lambda text: text.strip() or None,
+    check=lambda v: v is None or (isinstance(v, str) and _TOKEN_RE.match(v) is not None),
+)
+
+
+def _setting(default: Any, kind: _Kind, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"kind": kind, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    """Everything poise can be told, with the defaults an untuned app gets.
+
+    Build one in code (``Settings(block_threshold=0.1)``), from the environment
+    (``Settings.from_env()``), or let ``Poise(app)`` do the latter. Each field can be
+    overridden by the environment variable ``POISE_<FIELD NAME IN CAPITALS>``.
+
+    Raises:
+        SettingsError: a field has a value outside its accepted form.
+    """
+
+    block_threshold: float = _setting(
+        DEFAULT_BLOCK_THRESHOLD,
+        _duration(0.001, 60.0),
+        "A single event-loop step longer than this is a block (an incident). "
+        "Read by the loop watchdog.",
+    )
+    admin_prefix: str = _setting(
+        DEFAULT_ADMIN_PREFIX,
+        _URL_PATH,
+        "Where poise's own admin API is served: {prefix}/api/stats and {prefix}/api/requests.",
+    )
+    admin_token: str | None = _setting(
+        None,
+        _TOKEN,
+        "When set, the admin API requires 'Authorization: Bearer <token>' from every "
+        "client; when unset, it answers loopback clients only.",
+        secret=True,
+    )
+    recent_requests: int = _setting(
+        DEFAULT_RECENT_REQUESTS,
+        _integer(1, 100_000),
+        "How many finished request ledgers are kept for /api/requests (a ring buffer).",
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            kind: _Kind = f.metadata["kind"]
+            value = getattr(self, f.name)
+            if not kind.check(value):
+                raise SettingsError(
+                    f"Settings.{f.name}={_shown(f, value)} is not valid: expected {kind.accepted}"
+                )
+
+    def __repr__(self) -> str:
+        parts = (f"{f.name}={_shown(f, getattr(self, f.name))}" for f in dataclasses.fields(self))
+        return f"Settings({', '.join(parts)})"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, base: Settings | None = None
+    ) -> Settings:
+        """``base`` (or the defaults) with every ``POISE_*`` variable applied on top.
+
+        Args:
+            environ: where to read variables from; ``os.environ`` when omitted.
+            base: settings the variables override; ``Settings()`` when omitted.
+
+        Raises:
+            SettingsError: a variable holds a value that cannot be parsed or is out of
+                range; the message names the variable, the value and the accepted form.
+        """
+        env = os.environ if environ is None else environ
+        base = cls() if base is None else base
+        fields = {ENV_PREFIX + f.name.upper(): f for f in dataclasses.fields(cls)}
+        changes: dict[str, Any] = {}
+        for name, text in env.items():
+            if not name.startswith(ENV_PREFIX):
+                continue
+            f = fields.get(name)
+            if f is None:
+                if name not in _NON_SETTING_ENV:
+                    _warn_unknown(name, list(fields))
+                continue
+            kind: _Kind = f.metadata["kind"]
+            shown = _shown(f, text)
+            try:
+                value = kind.parse(text)
+            except ValueError:
+                raise SettingsError(
+                    f"{name}={shown} is not valid: expected {kind.accepted}"
+                ) from None
+            if not kind.check(value):
+                raise SettingsError(f"{name}={shown} is not valid: expected {kind.accepted}")
+            changes[f.name] = value
+        return dataclasses.replace(base, **changes) if changes else base
+
+    def describe(self) -> list[tuple[str, str, str, str, str]]:
+        """``(field, environment variable, default, value, description)`` per field.
+
+        Values are shown as ``repr`` would show them, secrets masked.
+        """
+        return [
+            (
+                f.name,
+                ENV_PREFIX + f.name.upper(),
+                _shown(f, f.default),
+                _shown(f, getattr(self, f.name)),
+                f.metadata["doc"],
+            )
+            for f in dataclasses.fields(self)
+        ]
+
+
+def _shown(f: dataclasses.Field[Any], value: Any) -> str:
+    return "'***'" if f.metadata["secret"] and value is not None else repr(value)
+
+
+def _warn_unknown(name: str, known: list[str]) -> None:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    logger.warning("poise: ignoring unknown environment variable %s%s", name, hint)

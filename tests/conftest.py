@@ -1,0 +1,110 @@
+"""Fixtures shared by every test: the anyio backend, a clean POISE_* environment, and
+real uvicorn processes for the tests where the server matters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+APPS_DIR = Path(__file__).parent / "apps"
+CLEAN_STOP = (0, -signal.SIGTERM)
+REQUIRE_SERVICES = os.environ.get("POISE_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_poise_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No POISE_* variable of the developer's shell leaks into a test's settings."""
+    for name in list(os.environ):
+        if name.startswith("POISE_") and name != "POISE_REQUIRE_SERVICES":
+            monkeypatch.delenv(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A uvicorn process serving one of the apps in tests/apps."""
+
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, as an orchestrator would; the exit code once it has shut down.
+
+        uvicorn re-raises the signal after a graceful shutdown, so a clean stop is
+        ``-SIGTERM`` (not 0); a crash or a forced kill is anything else.
+        """
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start ``module:app`` from tests/apps under a real uvicorn on 127.0.0.1.
+
+    Every process started is stopped when the test ends, whatever its outcome.
+    """
+    started: list[Server] = []
+
+    def start(
+        target: str, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> Server:
+        port = free_port()
+        log = tmp_path / f"uvicorn-{port}.log"
+        command = [
+            sys.executable, "-m", "uvicorn", target,
+            "--app-dir", str(APPS_DIR),
+            "--host", "127.0.0.1", "--port", str(port),
+            "--lifespan", "on", "--no-access-log", *args,
+        ]  # fmt: skip
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
+        server = Server(f"http://127.0.0.1:{port}", process, log)
+        started.append(server)
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"uvicorn exited with {process.returncode}:\n{server.output()}")
+            try:
+                httpx.get(f"{server.base_url}/_poise/api/stats", timeout=1.0)
+                return server
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"uvicorn did not start within 30 s:\n{server.output()}")
+                time.sleep(0.05)
+
+    yield start
+    for server in started:
+        server.stop()

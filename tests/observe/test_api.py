@@ -1,0 +1,174 @@
+"""The admin API: who may read it, what it returns, and how it refuses bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from poise import Poise, Settings, __version__
+
+TOKEN = "s3cr3t-token-0123456789"
+
+
+def build_app(settings: Settings | None = None) -> tuple[FastAPI, Poise]:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    return app, Poise(app, settings)
+
+
+def client(app: Any, host: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.mark.parametrize(
+    ("host", "headers", "status"),
+    [
+        pytest.param("127.0.0.1", {}, 200, id="loopback v4"),
+        pytest.param("127.5.6.7", {}, 200, id="loopback v4 range"),
+        pytest.param("::1", {}, 200, id="loopback v6"),
+        pytest.param("203.0.113.9", {}, 403, id="remote"),
+        pytest.param("10.0.0.5", {}, 403, id="private network is not loopback"),
+        pytest.param("testclient", {}, 403, id="not an address"),
+        pytest.param("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"}, 403, id="proxied xff"),
+        pytest.param("127.0.0.1", {"Forwarded": "for=203.0.113.9"}, 403, id="proxied forwarded"),
+        pytest.param("127.0.0.1", {"X-Real-IP": "203.0.113.9"}, 403, id="proxied x-real-ip"),
+        pytest.param("203.0.113.9", {"Authorization": f"Bearer {TOKEN}"}, 403, id="token unset"),
+    ],
+)
+@pytest.mark.anyio
+async def test_loopback_only_without_token(host: str, headers: dict[str, str], status: int) -> None:
+    app, _ = build_app()
+    async with client(app, host) as http:
+        for path in ("/_poise/api/stats", "/_poise/api/requests"):
+            response = await http.get(path, headers=headers)
+            assert response.status_code == status, path
+            if status == 403:
+                # No detail: the refusal says nothing about why or what is there.
+                assert response.json() == {
+                    "type": "about:blank",
+                    "title": "Forbidden",
+                    "status": 403,
+                }
+                assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("host", "authorization", "status"),
+    [
+        pytest.param("203.0.113.9", f"Bearer {TOKEN}", 200, id="remote with token"),
+        pytest.param("127.0.0.1", f"Bearer {TOKEN}", 200, id="loopback with token"),
+        pytest.param("127.0.0.1", None, 403, id="loopback without token"),
+        pytest.param("203.0.113.9", None, 403, id="remote without token"),
+        pytest.param("203.0.113.9", f"Bearer {TOKEN}x", 403, id="longer token"),
+        pytest.param("203.0.113.9", f"Bearer {TOKEN[:-1]}", 403, id="shorter token"),
+        pytest.param("203.0.113.9", f"bearer {TOKEN}", 403, id="wrong scheme case"),
+        pytest.param("203.0.113.9", TOKEN, 403, id="no scheme"),
+        pytest.param("203.0.113.9", f"Basic {TOKEN}", 403, id="basic"),
+    ],
+)
+@pytest.mark.anyio
+async def test_token_is_required_when_set(
+    host: str, authorization: str | None, status: int
+) -> None:
+    app, _ = build_app(Settings(admin_token=TOKEN))
+    headers = {} if authorization is None else {"Authorization": authorization}
+    async with client(app, host) as http:
+        response = await http.get("/_poise/api/stats", headers=headers)
+    assert response.status_code == status
+
+
+@pytest.mark.anyio
+async def test_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POISE_ADMIN_TOKEN", TOKEN)
+    app, _ = build_app()
+    async with client(app, "198.51.100.1") as http:
+        ok = await http.get("/_poise/api/stats", headers={"Authorization": f"Bearer {TOKEN}"})
+        refused = await http.get("/_poise/api/stats")
+    assert (ok.status_code, refused.status_code) == (200, 403)
+
+
+@pytest.mark.anyio
+async def test_stats_document() -> None:
+    app, _ = build_app()
+    async with client(app) as http:
+        for i in range(20):
+            await http.get(f"/items/{i}")
+        response = await http.get("/_poise/api/stats")
+    assert response.headers["cache-control"] == "no-store"
+    stats = response.json()
+    assert stats["poise_version"] == __version__
+    assert stats["uptime_s"] >= 0
+    assert set(stats) >= {"loop", "admission", "pools", "routes", "incidents"}
+    row = stats["routes"]["GET /items/{item_id}"]
+    assert row["count"] == 20
+    assert 0 < row["p50_s"] <= row["p95_s"] <= row["p99_s"] <= row["max_s"] * 1.02
+    # poise's own endpoints are not part of the app's statistics.
+    assert not any("_poise" in key for key in stats["routes"])
+
+
+@pytest.mark.anyio
+async def test_requests_slowest_and_recent() -> None:
+    app, poise = build_app(Settings(recent_requests=10))
+    async with client(app) as http:
+        for i in range(15):
+            await http.get(f"/items/{i}")
+        slowest = (await http.get("/_poise/api/requests", params={"slowest": 3})).json()
+        recent = (await http.get("/_poise/api/requests", params={"limit": 4})).json()
+        default = (await http.get("/_poise/api/requests")).json()
+    assert slowest["capacity"] == 10
+    walls = [item["wall_s"] for item in slowest["requests"]]
+    assert len(walls) == 3
+    assert walls == sorted(walls, reverse=True)
+    assert walls[0] == round(max(ledger.wall for ledger in poise.requests.recent(10)), 6)
+    assert len(recent["requests"]) == 4
+    assert len(default["requests"]) == 10
+    item = recent["requests"][0]
+    assert set(item) == {"at", "method", "route", "status", "outcome", "wall_s"}
+    assert (item["method"], item["route"], item["status"], item["outcome"]) == (
+        "GET", "/items/{item_id}", 200, "ok",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        pytest.param("slowest=abc", "slowest must be one whole number from 1 to 1000", id="text"),
+        pytest.param("slowest=-1", "slowest must be one whole number", id="negative"),
+        pytest.param("slowest=0", "slowest must be one whole number", id="zero"),
+        pytest.param("slowest=1001", "from 1 to 1000", id="beyond the ring"),
+        pytest.param("slowest=", "slowest must be one whole number", id="empty"),
+        pytest.param("slowest=1&slowest=2", "slowest must be one whole number", id="twice"),
+        pytest.param("slowest=%D9%A3", "slowest must be one whole number", id="unicode digit"),
+        pytest.param("limit=2.5", "limit must be one whole number", id="fractional limit"),
+        pytest.param("slowest=1&limit=1", "not both", id="both"),
+        pytest.param("sort=wall", "unknown query parameter 'sort'", id="unknown"),
+    ],
+)
+@pytest.mark.anyio
+async def test_requests_rejects_bad_queries(query: str, detail: str) -> None:
+    app, _ = build_app()
+    async with client(app) as http:
+        response = await http.get(f"/_poise/api/requests?{query}")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_admin_api_is_read_only() -> None:
+    app, _ = build_app()
+    async with client(app) as http:
+        response = await http.post("/_poise/api/stats")
+        head = await http.head("/_poise/api/stats")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert head.status_code == 200
+    assert head.content == b""

@@ -1,0 +1,137 @@
+"""Settings: typed, frozen, validated at construction, overridable from POISE_*."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import pytest
+
+from poise import Settings, SettingsError
+from poise.settings import DEFAULT_BLOCK_THRESHOLD
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.block_threshold == DEFAULT_BLOCK_THRESHOLD == 0.05
+    assert settings.admin_prefix == "/_poise"
+    assert settings.admin_token is None
+    assert settings.recent_requests == 1000
+
+
+def test_frozen_and_keyword_only() -> None:
+    settings = Settings()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.block_threshold = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Settings(0.1)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        pytest.param("0.1", 0.1, id="plain seconds"),
+        pytest.param("100ms", 0.1, id="milliseconds"),
+        pytest.param(" 2s ", 2.0, id="seconds with unit and spaces"),
+        pytest.param("1500us", 0.0015, id="microseconds"),
+        pytest.param("1e-2", 0.01, id="exponent"),
+        pytest.param("1m", 60.0, id="a minute"),
+    ],
+)
+def test_duration_forms(text: str, seconds: float) -> None:
+    settings = Settings.from_env({"POISE_BLOCK_THRESHOLD": text})
+    assert settings.block_threshold == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "accepted"),
+    [
+        pytest.param("POISE_BLOCK_THRESHOLD", "abc", "seconds (0.05)", id="not a number"),
+        pytest.param("POISE_BLOCK_THRESHOLD", "-1", "seconds (0.05)", id="negative"),
+        pytest.param("POISE_BLOCK_THRESHOLD", "0", "between 0.001 s and 60 s", id="zero"),
+        pytest.param("POISE_BLOCK_THRESHOLD", "5h", "with a unit (50ms, 2s)", id="unknown unit"),
+        pytest.param("POISE_BLOCK_THRESHOLD", "nan", "seconds", id="nan"),
+        pytest.param("POISE_RECENT_REQUESTS", "1.5", "a whole number from 1", id="fraction"),
+        pytest.param("POISE_RECENT_REQUESTS", "0", "a whole number from 1", id="too small"),
+        pytest.param("POISE_RECENT_REQUESTS", "10000000", "to 100000", id="too big"),
+        pytest.param("POISE_ADMIN_PREFIX", "_poise", "starts with '/'", id="relative"),
+        pytest.param("POISE_ADMIN_PREFIX", "/_poise/", "no trailing '/'", id="trailing slash"),
+        pytest.param("POISE_ADMIN_PREFIX", "/", "a URL path", id="root"),
+    ],
+)
+def test_bad_environment_value_names_variable_value_and_form(
+    name: str, text: str, accepted: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({name: text})
+    message = str(info.value)
+    assert message.startswith(f"{name}={text!r} is not valid: expected ")
+    assert accepted in message
+
+
+def test_bad_token_is_rejected_without_echoing_it() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"POISE_ADMIN_TOKEN": "short secret"})
+    assert "short secret" not in str(info.value)
+    assert "POISE_ADMIN_TOKEN='***'" in str(info.value)
+    assert "16 to 512 printable ASCII" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"block_threshold": -0.5}, id="negative duration"),
+        pytest.param({"block_threshold": True}, id="bool is not a duration"),
+        pytest.param({"recent_requests": 2.5}, id="float count"),
+        pytest.param({"admin_prefix": "/a b"}, id="space in prefix"),
+        pytest.param({"admin_token": "x"}, id="short token"),
+    ],
+)
+def test_bad_value_in_code_fails_at_construction(changes: dict[str, object]) -> None:
+    field = next(iter(changes))
+    with pytest.raises(SettingsError, match=rf"^Settings\.{field}=.* is not valid: expected"):
+        Settings(**changes)  # type: ignore[arg-type]
+
+
+def test_empty_token_variable_switches_the_token_off() -> None:
+    base = Settings(admin_token="0123456789abcdef")
+    assert Settings.from_env({"POISE_ADMIN_TOKEN": ""}, base=base).admin_token is None
+
+
+def test_repr_masks_the_token() -> None:
+    token = "0123456789abcdef-very-secret"
+    settings = Settings(admin_token=token)
+    assert token not in repr(settings)
+    assert "admin_token='***'" in repr(settings)
+    assert "admin_token=None" in repr(Settings())
+
+
+def test_unknown_poise_variable_is_logged_with_a_suggestion(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="poise"):
+        settings = Settings.from_env(
+            {"POISE_BLOK_THRESHOLD": "1", "POISE_REQUIRE_SERVICES": "1", "HOME": "/root"}
+        )
+    assert settings == Settings()
+    assert [r.getMessage() for r in caplog.records] == [
+        "poise: ignoring unknown environment variable POISE_BLOK_THRESHOLD "
+        "(did you mean POISE_BLOCK_THRESHOLD?)"
+    ]
+
+
+def test_replace_validates() -> None:
+    assert Settings().replace(recent_requests=5).recent_requests == 5
+    with pytest.raises(SettingsError):
+        Settings().replace(recent_requests=0)
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/settings.md lists every field with its variable and default."""
+    text = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
+    for name, env, default, _value, doc in Settings().describe():
+        assert f"`{name}`" in text, name
+        assert f"`{env}`" in text, env
+        assert f"`{default}`" in text, default
+        assert doc

@@ -12,9 +12,8 @@ from typing import Any, Final, Literal
 from poise._internal import InternalErrors
 from poise._version import __version__
 from poise.errors import AlreadyInstalledError, InstallError
-from poise.middleware.endpoints import EndpointsMiddleware
-from poise.middleware.ledger import LedgerMiddleware
-from poise.middleware.lifespan import LifespanMiddleware
+from poise.middleware.core import PoiseMiddleware
+from poise.middleware.lifespan import Lifespan
 from poise.observe.api import AdminAPI
 from poise.observe.stats import RequestStats
 from poise.routing import RouteTemplates
@@ -104,17 +103,15 @@ class Poise:
         await self._asgi(scope, receive, send)
 
     def _wrap(self, inner: ASGIApp) -> ASGIApp:
-        stack: ASGIApp = LedgerMiddleware(
+        return PoiseMiddleware(
             inner,
             templates=self._templates,
             sinks=[self.requests.record],
             errors=self.errors,
-        )
-        stack = EndpointsMiddleware(
-            stack, endpoints=self._admin.endpoints(self.settings.admin_prefix)
-        )
-        return LifespanMiddleware(
-            stack, startup=self._startup, started=self._started, shutdown=self._shutdown
+            endpoints=self._admin.endpoints(self.settings.admin_prefix),
+            lifespan=Lifespan(
+                startup=self._startup, started=self._started, shutdown=self._shutdown
+            ),
         )
 
     # -- lifespan ---------------------------------------------------------------------

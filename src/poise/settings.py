@@ -120,8 +120,9 @@ class Settings:
     block_threshold: float = _setting(
         DEFAULT_BLOCK_THRESHOLD,
         _duration(0.001, 60.0),
-        "A single event-loop step longer than this is a block (an incident). "
-        "Read by the loop watchdog.",
+        "A single event-loop step longer than this is a block (an incident). For the "
+        "loop watchdog, which is not in this release yet: validated now so that "
+        "deployments can set it ahead.",
     )
     admin_prefix: str = _setting(
         DEFAULT_ADMIN_PREFIX,

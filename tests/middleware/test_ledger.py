@@ -1,4 +1,4 @@
-"""The ledger middleware on hand-written scopes: every way a request can end."""
+"""The ledger part of PoiseMiddleware on hand-written scopes: every way a request can end."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from poise import Ledger, Poise, current_ledger
 from poise._internal import InternalErrors
-from poise.middleware.ledger import LedgerMiddleware
+from poise.middleware.core import PoiseMiddleware
 from poise.routing import RouteTemplates
 from poise.types import Message, Receive, Scope, Send
 
@@ -42,9 +42,9 @@ class Recorder:
         self.ledgers.append(ledger)
 
 
-def wrap(app: Any, *sinks: Any) -> tuple[LedgerMiddleware, InternalErrors]:
+def wrap(app: Any, *sinks: Any) -> tuple[PoiseMiddleware, InternalErrors]:
     errors = InternalErrors()
-    middleware = LedgerMiddleware(
+    middleware = PoiseMiddleware(
         app, templates=RouteTemplates(app), sinks=list(sinks), errors=errors
     )
     return middleware, errors

@@ -1,4 +1,4 @@
-"""The lifespan layer: poise starts before the app and stops after it, in every case."""
+"""The lifespan runner: poise starts before the app and stops after it, in every case."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from poise.middleware.lifespan import LifespanMiddleware
+from poise._internal import InternalErrors
+from poise.middleware.core import PoiseMiddleware
+from poise.middleware.lifespan import Lifespan
+from poise.routing import RouteTemplates
 from poise.types import Message, Receive, Scope, Send
 
 
@@ -27,9 +30,14 @@ class Hooks:
     async def shutdown(self) -> None:
         self.events.append("poise shutdown")
 
-    def wrap(self, app: Any) -> LifespanMiddleware:
-        return LifespanMiddleware(
-            app, startup=self.startup, started=self.started, shutdown=self.shutdown
+    def wrap(self, app: Any) -> PoiseMiddleware:
+        lifespan = Lifespan(startup=self.startup, started=self.started, shutdown=self.shutdown)
+        return PoiseMiddleware(
+            app,
+            templates=RouteTemplates(app),
+            sinks=[],
+            errors=InternalErrors(),
+            lifespan=lifespan,
         )
 
 

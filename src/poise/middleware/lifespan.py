@@ -1,4 +1,4 @@
-"""The layer that runs poise's start-up and shutdown around the app's own lifespan."""
+"""Runs poise's start-up and shutdown around the app's own lifespan."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 
 from poise.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LifespanMiddleware"]
+__all__ = ["Lifespan"]
 
 logger = logging.getLogger("poise")
 
 Hook = Callable[[], Awaitable[None]]
 
 
-class LifespanMiddleware:
+class Lifespan:
     """Wrap the app's lifespan so poise starts before it and stops after it.
 
     The app's own start-up and shutdown (FastAPI ``lifespan=``, Starlette ``on_startup``
@@ -23,7 +23,6 @@ class LifespanMiddleware:
     start-up message) still gets poise's hooks: poise then answers the server itself.
 
     Args:
-        app: the ASGI app to wrap.
         startup: awaited when the server sends ``lifespan.startup``, before the app sees
             it. If it raises, the app's start-up fails with that error.
         started: awaited after the app reports ``lifespan.startup.complete``.
@@ -31,17 +30,13 @@ class LifespanMiddleware:
             before the server is told.
     """
 
-    def __init__(self, app: ASGIApp, *, startup: Hook, started: Hook, shutdown: Hook) -> None:
-        self.app = app
+    def __init__(self, *, startup: Hook, started: Hook, shutdown: Hook) -> None:
         self._startup = startup
         self._started = started
         self._shutdown = shutdown
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
+    async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ``lifespan`` scope: the app's protocol, with poise's hooks around it."""
         startup_seen = False
         poise_up = False
 
@@ -69,7 +64,7 @@ class LifespanMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive_hooked, send_hooked)
+            await app(scope, receive_hooked, send_hooked)
         except BaseException as exc:
             if startup_seen or not isinstance(exc, Exception):
                 if poise_up:

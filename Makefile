@@ -1,0 +1,52 @@
+# Every target sets up what it needs: .venv with poise installed editable, plus its dev
+# tools. The first run installs (a minute or so); later runs reuse it unless
+# pyproject.toml changed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: all demo test lint format bench clean
+
+all: lint test
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "poise needs Python >= 3.11 (found $$($(PYTHON) --version)); set PYTHON=..."; exit 2; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: the burnt example shop under uvicorn with poise, a few hundred requests, the table
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+## test: the whole test suite, with coverage. pytest's exit code 5 (no tests collected)
+## means the suite was not found, so it fails with its own message.
+test: $(STAMP)
+	@status=0; $(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
+	exit $$status
+
+## lint: ruff (lint + format check) and mypy --strict
+lint: $(STAMP)
+	$(PY) -m ruff check src tests examples bench
+	$(PY) -m ruff format --check src tests examples bench
+	$(PY) -m mypy
+
+format: $(STAMP)
+	$(PY) -m ruff format src tests examples bench
+	$(PY) -m ruff check --fix src tests examples bench
+
+## bench: poise's overhead on a hello-world app vs the bare app (needs wrk)
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+		else echo "bench needs wrk: sudo apt-get install -y wrk"; exit 2; fi; }
+	$(PY) bench/overhead.py --json bench/results/overhead.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov dist build

@@ -1,0 +1,1 @@
+"""Tests of the runnable example apps in ``examples/``."""

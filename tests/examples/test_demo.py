@@ -1,0 +1,37 @@
+"""``make demo``: the burnt shop under real uvicorn processes, then poise's table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.uvicorn
+@pytest.mark.parametrize("flavour", ["burnt", "healthy"])
+def test_demo_prints_the_per_route_table(flavour: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, str(ROOT / "examples" / "demo.py"),
+            "--app", flavour, "--orders", "8", "--requests", "40", "--concurrency", "4",
+        ],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"per-route latency of the {flavour} shop" in out
+    for route in (
+        "POST /orders",
+        "GET /orders/{order_id}",
+        "GET /fx/{currency}",
+        "GET <unmatched>",
+    ):
+        assert route in out, route
+    # 8 orders placed, all of them counted in the POST /orders row.
+    post_row = next(line for line in out.splitlines() if "POST /orders" in line and "│" in line)
+    assert post_row.split("│")[2].strip() == "8"
+    assert "the slowest recent requests" in out

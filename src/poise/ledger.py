@@ -43,7 +43,8 @@ class Ledger:
         start: when the request arrived, on the ``time.perf_counter()`` clock.
         started_at: the same instant as wall-clock time (``time.time()`` form).
         wall: seconds from the app being called to the last body byte handed to the
-            server (or to the app returning, when the response never completed).
+            server (or to the app returning, when the response never completed); 0.0
+            while the response is in flight.
     """
 
     __slots__ = ("method", "outcome", "route", "start", "status", "wall")

@@ -57,6 +57,9 @@ class RouteTemplates:
 
     def __init__(self, app: object) -> None:
         self._app = app
+        # id(route or endpoint) -> template, for the keys that name exactly one plain
+        # route: the one dict lookup almost every request needs.
+        self._unique: dict[int, str] = {}
         self._by_key: dict[int, list[_Entry]] = {}
         self._entries: list[_Entry] = []
         self._built_at = -_REBUILD_INTERVAL
@@ -78,6 +81,12 @@ class RouteTemplates:
                 if status == 404:
                     return UNMATCHED
                 return self._match(scope, root_path)
+        template = self._unique.get(id(key))
+        if template is not None:
+            return template
+        return self._resolve_key(key, scope, status, root_path)
+
+    def _resolve_key(self, key: object, scope: Scope, status: int, root_path: str) -> str:
         if not self._built:
             self._rebuild()
         entries = self._by_key.get(id(key))
@@ -114,6 +123,11 @@ class RouteTemplates:
                     bucket.append(entry)
         # Only the objects kept alive by the route tree itself are keys, so an id() in
         # this table cannot be reused by another object while the tree holds them.
+        self._unique = {
+            key: bucket[0].template
+            for key, bucket in by_key.items()
+            if len(bucket) == 1 and not bucket[0].container
+        }
         self._by_key = by_key
         self._entries = entries
         self._built_at = time.monotonic()

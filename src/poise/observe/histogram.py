@@ -20,6 +20,9 @@ GAMMA: Final = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
 MIN_VALUE: Final = 1e-6
 MAX_VALUE: Final = 1000.0
 _INV_LOG_GAMMA: Final = 1.0 / math.log(GAMMA)
+_INV_MIN_VALUE: Final = 1.0 / MIN_VALUE
+_log = math.log
+_ceil = math.ceil
 # Bucket 0 holds everything at or below MIN_VALUE; bucket i >= 1 holds
 # (MIN_VALUE * GAMMA**(i-1), MIN_VALUE * GAMMA**i]; the last one also everything above.
 BUCKETS: Final = math.ceil(math.log(MAX_VALUE / MIN_VALUE) * _INV_LOG_GAMMA) + 1
@@ -31,24 +34,27 @@ class LatencyHistogram:
     Memory is fixed (``BUCKETS`` counters) however many values are recorded.
     """
 
-    __slots__ = ("count", "counts", "max", "sum")
+    __slots__ = ("counts", "max", "sum")
 
     def __init__(self) -> None:
         self.counts = [0] * BUCKETS
-        self.count = 0
         self.sum = 0.0
         self.max = 0.0
+
+    @property
+    def count(self) -> int:
+        """How many values were recorded (summed when read, not kept per record)."""
+        return sum(self.counts)
 
     def record(self, seconds: float) -> None:
         """Add one duration. Negative values count as zero, huge ones as ``MAX_VALUE``."""
         if seconds <= MIN_VALUE:
             index = 0
         elif seconds < MAX_VALUE:
-            index = math.ceil(math.log(seconds / MIN_VALUE) * _INV_LOG_GAMMA)
+            index = _ceil(_log(seconds * _INV_MIN_VALUE) * _INV_LOG_GAMMA)
         else:  # beyond the range, infinity and NaN: the last bucket
             index = BUCKETS - 1
         self.counts[index] += 1
-        self.count += 1
         if seconds > 0.0:
             self.sum += seconds
             if seconds > self.max:
@@ -60,7 +66,6 @@ class LatencyHistogram:
         for i, n in enumerate(other.counts):
             if n:
                 counts[i] += n
-        self.count += other.count
         self.sum += other.sum
         self.max = max(self.max, other.max)
 
@@ -72,9 +77,10 @@ class LatencyHistogram:
         """
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"quantile must be within [0, 1], got {q!r}")
-        if self.count == 0:
+        count = self.count
+        if count == 0:
             return None
-        rank = q * (self.count - 1)
+        rank = q * (count - 1)
         seen = 0
         for index, n in enumerate(self.counts):
             seen += n
@@ -85,7 +91,8 @@ class LatencyHistogram:
     @property
     def mean(self) -> float | None:
         """The exact mean of the recorded values, or ``None`` if empty."""
-        return self.sum / self.count if self.count else None
+        count = self.count
+        return self.sum / count if count else None
 
 
 def _bucket_value(index: int) -> float:

@@ -2,105 +2,106 @@
 
 Wall-clock benchmarks on a shared virtual machine swing by tens of percent; an
 instruction count does not: the same code, inputs and interpreter give the same count
-whatever else the machine is doing. This drives the hello-world app of
-``bench/hello.py`` in-process (no server, no sockets: a hand-written ASGI scope) for
-N and for N + K requests, bare and with poise, and reports the difference per request.
-The server's own work (HTTP parsing, the socket) is not in these numbers, so the
-percentage here is an upper bound on what poise costs the whole request.
+whatever else the machine is doing. This serves the hello-world apps of
+``bench/hello.py`` with a real uvicorn (one worker, access log off) under callgrind,
+sends N and then N + K requests over one keep-alive connection
+(``--limit-max-requests`` makes uvicorn exit cleanly after them), and reports the
+difference per request, bare and with poise.
 
-    python bench/instructions.py            # needs valgrind
-    python bench/instructions.py --drive poise 1000   # (what valgrind runs)
+These are user-space instructions of the server process: the kernel's share of each
+request (socket reads and writes, epoll) is not counted, so the percentage here is an
+upper bound on what poise adds to the server's CPU time per request.
+
+    python bench/instructions.py            # needs valgrind; about two minutes
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SCOPE: dict[str, Any] = {
-    "type": "http",
-    "asgi": {"version": "3.0", "spec_version": "2.3"},
-    "http_version": "1.1",
-    "method": "GET",
-    "scheme": "http",
-    "path": "/hello/world",
-    "raw_path": b"/hello/world",
-    "root_path": "",
-    "query_string": b"",
-    "headers": [(b"host", b"bench"), (b"user-agent", b"bench")],
-    "client": ("127.0.0.1", 50000),
-    "server": ("127.0.0.1", 8000),
-}
+TARGETS = {"bare": "bench.hello:bare", "poise": "bench.hello:poised"}
+START_TIMEOUT = 300.0  # uvicorn's start-up under valgrind is slow
 
 
-def drive(variant: str, requests: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    from bench.hello import bare, poised
-
-    app = poised if variant == "poise" else bare
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        return None
-
-    async def run() -> None:
-        for _ in range(requests):
-            await app(dict(SCOPE), receive, send)
-
-    asyncio.run(run())
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def instructions(variant: str, requests: int) -> int:
+def instructions(target: str, requests: int) -> int:
+    """User-space instructions a uvicorn process runs to start, serve ``requests``, stop."""
+    port = free_port()
     command = [
         "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, __file__, "--drive", variant, str(requests),
+        sys.executable, "-m", "uvicorn", target, "--port", str(port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning", "--limit-max-requests", str(requests),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", result.stderr)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POISE_")}
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                output = server.communicate()[0]
+                raise SystemExit(f"uvicorn under valgrind did not start:\n{output}") from None
+            time.sleep(0.5)
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for _ in range(requests):
+        client.request("GET", "/hello/world")
+        response = client.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"{target} answered {response.status}")
+    client.close()
+    output, _ = server.communicate(timeout=300)
+    found = re.search(r"Collected : (\d+)", output)
     if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{result.stderr}")
+        raise SystemExit(f"no instruction count in valgrind's output:\n{output}")
     return int(found.group(1))
-
-
-def per_request(variants: list[str], base: int, extra: int) -> dict[str, float]:
-    runs = [(v, n) for v in variants for n in (base, base + extra)]
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        counts = dict(zip(runs, pool.map(lambda run: instructions(*run), runs), strict=True))
-    return {v: (counts[v, base + extra] - counts[v, base]) / extra for v in variants}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--drive", nargs=2, metavar=("VARIANT", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("--requests", type=int, default=2000, help="requests counted")
+    parser.add_argument("--requests", type=int, default=1000, help="requests counted")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
-    if args.drive:
-        drive(args.drive[0], int(args.drive[1]))
-        return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: sudo apt-get install -y valgrind", file=sys.stderr)
         return 2
-    warm = 500  # imports, first-request set-up and caches are paid before the count
-    counted = per_request(["bare", "poise"], warm, args.requests)
-    bare, poise = counted["bare"], counted["poise"]
+    warm = 300  # imports, first-request set-up and caches are paid before the count
+    runs = [(name, n) for name in TARGETS for n in (warm, warm + args.requests)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        counts = list(pool.map(lambda run: instructions(TARGETS[run[0]], run[1]), runs))
+    by_run = dict(zip(runs, counts, strict=True))
+    per_request = {
+        name: (by_run[name, warm + args.requests] - by_run[name, warm]) / args.requests
+        for name in TARGETS
+    }
+    bare, poise = per_request["bare"], per_request["poise"]
     added = poise - bare
-    print(f"bare FastAPI, in-process: {bare:,.0f} instructions per request")
-    print(f"with poise:               {poise:,.0f} instructions per request")
-    share = added / bare
-    print(f"poise adds {added:,.0f} instructions per request ({share:.1%} of the in-process path)")
+    print(f"bare FastAPI under uvicorn: {bare:,.0f} instructions per request")
+    print(f"with poise:                 {poise:,.0f} instructions per request")
+    print(f"poise adds {added:,.0f} instructions per request ({added / bare:.1%})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {"bare": round(bare), "poise": round(poise), "added": round(added)}

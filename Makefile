@@ -24,10 +24,13 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 ## test: the whole test suite, with coverage. pytest's exit code 5 (no tests collected)
-## means the suite was not found, so it fails with its own message.
+## means the suite was not found, so it fails with its own message. Coverage starts
+## before pytest (not through pytest-cov) because poise's own pytest plugin imports
+## poise while pytest loads plugins, before pytest-cov would start measuring.
 test: $(STAMP)
-	@status=0; $(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(PY) -m coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
+	if [ $$status -eq 0 ]; then $(PY) -m coverage report; fi; \
 	exit $$status
 
 ## lint: ruff (lint + format check) and mypy --strict

@@ -249,3 +249,14 @@ def test_plain_starlette_lifespan_runs() -> None:
         assert test_client.get("/").text == "ok"
         assert poise.phase == "serving"
     assert events == ["startup", "shutdown"]
+
+
+@pytest.mark.anyio
+async def test_raw_app_that_cannot_carry_attributes_is_still_served() -> None:
+    class Service:
+        async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await PlainTextResponse("from a bound method")(scope, receive, send)
+
+    app = Poise(Service().asgi)
+    async with client(app) as http:
+        assert (await http.get("/")).text == "from a bound method"

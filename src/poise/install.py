@@ -6,6 +6,7 @@ component; the components themselves receive plain arguments.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Final, Literal
 
@@ -97,7 +98,10 @@ class Poise:
             self._asgi = app
         else:
             self._asgi = self._wrap(app)
-        setattr(app, _MARK, self)
+        # A bound method or a builtin cannot carry the mark: a second Poise() on it
+        # cannot be detected, but it is not broken by the first.
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(app, _MARK, self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)

@@ -172,3 +172,31 @@ async def test_admin_api_is_read_only() -> None:
     assert response.headers["allow"] == "GET, HEAD"
     assert head.status_code == 200
     assert head.content == b""
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path"),
+    [
+        pytest.param("/_poise/api/stats", "", id="no root path"),
+        pytest.param("/_poise/api/stats", "/api", id="root path not in path"),
+        pytest.param("/api/_poise/api/stats", "/api", id="root path in path (uvicorn)"),
+    ],
+)
+@pytest.mark.anyio
+async def test_admin_api_behind_a_root_path(path: str, root_path: str) -> None:
+    app, _ = build_app()
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get(path)
+    assert response.status_code == 200
+    assert "routes" in response.json()
+
+
+@pytest.mark.anyio
+async def test_other_paths_under_the_root_path_reach_the_app() -> None:
+    app, poise = build_app()
+    transport = httpx.ASGITransport(app=app, root_path="/api")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/api/items/3")).json() == {"item_id": 3}
+        assert (await http.get("/elsewhere/_poise/api/stats")).status_code == 404
+    assert set(poise.stats()["routes"]) == {"GET /items/{item_id}", "GET <unmatched>"}

@@ -52,3 +52,12 @@ def test_route_stats_merge() -> None:
     row = a.to_dict()
     assert (row["count"], row["errors"]) == (3, 1)
     assert row["outcomes"] == {"client_disconnected": 1, "error": 1, "ok": 1}
+
+
+def test_ledger_repr_and_json_form() -> None:
+    item = ledger("/orders/{order_id}", 0.25)
+    assert repr(item) == "<Ledger GET /orders/{order_id} status=200 outcome=ok wall=0.250000s>"
+    data = item.to_dict()
+    assert data["route"] == "/orders/{order_id}"
+    assert data["wall_s"] == 0.25
+    assert data["at"].endswith("+00:00")

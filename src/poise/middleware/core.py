@@ -57,9 +57,6 @@ class PoiseMiddleware:
         endpoints: Mapping[str, ASGIApp] | None = None,
         lifespan: Lifespan | None = None,
     ) -> None:
-        for path in endpoints or {}:
-            if not path.startswith("/"):
-                raise ValueError(f"endpoint path {path!r} must start with '/'")
         self.app = app
         self._templates = templates
         self._sinks = tuple(sinks)

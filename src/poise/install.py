@@ -13,6 +13,9 @@ from typing import Any, Final, Literal
 from poise._internal import InternalErrors
 from poise._version import __version__
 from poise.errors import AlreadyInstalledError, InstallError
+from poise.loop.incidents import IncidentStore
+from poise.loop.monitor import LoopMonitor
+from poise.loop.threadpool import limiter_stats
 from poise.middleware.core import PoiseMiddleware
 from poise.middleware.lifespan import Lifespan
 from poise.observe.api import AdminAPI
@@ -69,6 +72,15 @@ class Poise:
         self.phase: Phase = "created"
         self._created = time.monotonic()
         self._templates = RouteTemplates(app)
+        self.incidents = IncidentStore(capacity=self.settings.incident_ring)
+        self.monitor: LoopMonitor | None = None
+        if self.settings.loop_monitor:
+            self.monitor = LoopMonitor(
+                threshold=self.settings.block_threshold,
+                route_of=self._templates.resolve,
+                incidents=self.incidents,
+                errors=self.errors,
+            )
         self._admin = AdminAPI(
             token=self.settings.admin_token,
             stats=self.stats,
@@ -116,18 +128,25 @@ class Poise:
             lifespan=Lifespan(
                 startup=self._startup, started=self._started, shutdown=self._shutdown
             ),
+            monitor=self.monitor,
+            server_timing=self.settings.server_timing,
         )
 
     # -- lifespan ---------------------------------------------------------------------
 
     async def _startup(self) -> None:
         self.phase = "starting"
+        if self.monitor is not None:
+            # Before the app's own start-up, so blocks there are caught too.
+            self.monitor.start()
 
     async def _started(self) -> None:
         self.phase = "serving"
 
     async def _shutdown(self) -> None:
         self.phase = "stopped"
+        if self.monitor is not None:
+            await self.monitor.stop()
 
     # -- reading --------------------------------------------------------------------
 
@@ -137,14 +156,18 @@ class Poise:
         Sections of components that are not part of this poise yet (or are switched
         off) are ``null``, so a reader can tell "not measured" from "nothing happened".
         """
+        monitor = self.monitor if self.monitor is not None and self.monitor.running else None
         return {
             "poise_version": __version__,
             "uptime_s": round(time.monotonic() - self._created, 3),
             "phase": self.phase,
-            "loop": None,
+            "loop": None if monitor is None else monitor.stats(),
+            "threadpool": None if monitor is None else limiter_stats(),
             "admission": None,
             "pools": None,
-            "incidents": None,
+            "incidents": (
+                None if monitor is None else [i.to_dict() for i in self.incidents.recent()]
+            ),
             "routes": self.requests.routes(),
             "internal_errors": self.errors.snapshot(),
         }

@@ -45,9 +45,33 @@ class Ledger:
         wall: seconds from the app being called to the last body byte handed to the
             server (or to the app returning, when the response never completed); 0.0
             while the response is in flight.
+        on_loop: seconds this request's own code ran on the event-loop thread: the
+            steps of its task and of the tasks it spawned (``poise.loop``).
+        stalled: seconds this request was alive while other code held the loop in a
+            blocking step (a step longer than ``block_threshold``).
+        stalled_by: who stalled it: ``"METHOD /template"`` of the culprit request, or
+            ``"<no request>"`` for code outside any request, to seconds. ``None``
+            until the request is first stalled.
+        threadpool_queue: seconds spent waiting for a worker thread (a token of the
+            thread limiter) in ``run_in_threadpool`` / ``anyio.to_thread.run_sync``.
+        threadpool_run: seconds of work in worker threads.
+        threadpool_jumps: how many times the request went to the thread pool.
     """
 
-    __slots__ = ("method", "outcome", "route", "start", "status", "wall")
+    __slots__ = (
+        "method",
+        "on_loop",
+        "outcome",
+        "route",
+        "stalled",
+        "stalled_by",
+        "start",
+        "status",
+        "threadpool_jumps",
+        "threadpool_queue",
+        "threadpool_run",
+        "wall",
+    )
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -56,6 +80,12 @@ class Ledger:
         self.outcome: Outcome | None = None
         self.start = time.perf_counter()
         self.wall = 0.0
+        self.on_loop = 0.0
+        self.stalled = 0.0
+        self.stalled_by: dict[str, float] | None = None
+        self.threadpool_queue = 0.0
+        self.threadpool_run = 0.0
+        self.threadpool_jumps = 0
 
     @property
     def started_at(self) -> float:
@@ -71,6 +101,12 @@ class Ledger:
             "status": self.status,
             "outcome": self.outcome,
             "wall_s": round(self.wall, 6),
+            "on_loop_s": round(self.on_loop, 6),
+            "stalled_s": round(self.stalled, 6),
+            "stalled_by": {k: round(v, 6) for k, v in (self.stalled_by or {}).items()},
+            "threadpool_queue_s": round(self.threadpool_queue, 6),
+            "threadpool_run_s": round(self.threadpool_run, 6),
+            "threadpool_jumps": self.threadpool_jumps,
         }
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ from poise.errors import SettingsError
 __all__ = [
     "DEFAULT_ADMIN_PREFIX",
     "DEFAULT_BLOCK_THRESHOLD",
+    "DEFAULT_INCIDENT_RING",
     "DEFAULT_RECENT_REQUESTS",
     "ENV_PREFIX",
     "Settings",
@@ -35,6 +36,7 @@ ENV_PREFIX: Final = "POISE_"
 DEFAULT_BLOCK_THRESHOLD: Final = 0.050
 DEFAULT_ADMIN_PREFIX: Final = "/_poise"
 DEFAULT_RECENT_REQUESTS: Final = 1000
+DEFAULT_INCIDENT_RING: Final = 100
 
 # POISE_* names that belong to poise's own tooling rather than to Settings; they are
 # not typos and must not be warned about.
@@ -85,6 +87,25 @@ def _integer(low: int, high: int) -> _Kind:
     )
 
 
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+_BOOLEAN: Final = _Kind(
+    accepted="a boolean: 1, true, yes, on or 0, false, no, off",
+    parse=_parse_bool,
+    check=lambda v: isinstance(v, bool),
+)
+
 _URL_PATH_RE: Final = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
 _URL_PATH: Final = _Kind(
     accepted="a URL path such as /_poise: starts with '/', no trailing '/', no spaces",
@@ -120,9 +141,27 @@ class Settings:
     block_threshold: float = _setting(
         DEFAULT_BLOCK_THRESHOLD,
         _duration(0.001, 60.0),
-        "A single event-loop step longer than this is a block (an incident). For the "
-        "loop watchdog, which is not in this release yet: validated now so that "
-        "deployments can set it ahead.",
+        "A single event-loop step at least this long is a block: an incident, with "
+        "its stack, culprit and the requests it stalled.",
+    )
+    loop_monitor: bool = _setting(
+        True,
+        _BOOLEAN,
+        "Time every step of each request's tasks (on_loop), run the watchdog thread "
+        "that catches blocks, measure loop lag and the thread pool. Off: those "
+        "fields stay 0 and the stats sections are null.",
+    )
+    incident_ring: int = _setting(
+        DEFAULT_INCIDENT_RING,
+        _integer(1, 10_000),
+        "How many incidents (event-loop blocks) are kept for /api/stats.",
+    )
+    server_timing: bool = _setting(
+        False,
+        _BOOLEAN,
+        "Add a Server-Timing response header with the ledger's parts (app, on_loop, "
+        "stalled, threadpool), so browser devtools show them. Off by default: it "
+        "tells every client how the server spends its time.",
     )
     admin_prefix: str = _setting(
         DEFAULT_ADMIN_PREFIX,

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
-import anyio
 import asyncpg
 import httpx
 import pytest
 import uvicorn
+
+from tests.lifespan import running
 
 POSTGRES: Final = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SERVER_START_TIMEOUT: Final = 10.0
@@ -122,33 +123,6 @@ def report_dir(
     monkeypatch.setenv("PAYMENTS_URL", payments_url)
     monkeypatch.setenv("SHOP_REPORT_DIR", str(report_dir))
     return report_dir
-
-
-@asynccontextmanager
-async def running(app: Callable[..., Any]) -> AsyncIterator[None]:
-    """Drive the app's ASGI lifespan as a server would: start-up, then shutdown on exit.
-
-    The whole app is driven, poise's layers included (``ASGITransport`` sends no
-    lifespan events at all).
-    """
-    to_app, app_inbox = anyio.create_memory_object_stream[Message](1)
-    app_outbox, from_app = anyio.create_memory_object_stream[Message](1)
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
-
-    async def expect(kind: str) -> None:
-        message = await from_app.receive()
-        if message["type"] != kind:
-            raise RuntimeError(f"lifespan: expected {kind}, got {message!r}")
-
-    async with to_app, app_inbox, app_outbox, from_app, anyio.create_task_group() as tasks:
-        tasks.start_soon(app, scope, app_inbox.receive, app_outbox.send)
-        await to_app.send({"type": "lifespan.startup"})
-        await expect("lifespan.startup.complete")
-        try:
-            yield
-        finally:
-            await to_app.send({"type": "lifespan.shutdown"})
-            await expect("lifespan.shutdown.complete")
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,10 @@ async def test_requests_slowest_and_recent() -> None:
     assert len(recent["requests"]) == 4
     assert len(default["requests"]) == 10
     item = recent["requests"][0]
-    assert set(item) == {"at", "method", "route", "status", "outcome", "wall_s"}
+    assert set(item) == {
+        "at", "method", "route", "status", "outcome", "wall_s", "on_loop_s", "stalled_s",
+        "stalled_by", "threadpool_queue_s", "threadpool_run_s", "threadpool_jumps",
+    }  # fmt: skip
     assert (item["method"], item["route"], item["status"], item["outcome"]) == (
         "GET", "/items/{item_id}", 200, "ok",
     )  # fmt: skip

@@ -7,12 +7,14 @@ coroutine frame and an ``await`` per request (about a microsecond each here, mea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from time import perf_counter
 from typing import Final
 
 from poise._internal import InternalErrors
 from poise.ledger import Ledger, LedgerSink, _current
+from poise.loop.monitor import LoopMonitor
+from poise.loop.steps import StepTimer
 from poise.middleware.lifespan import Lifespan
 from poise.routing import RouteTemplates
 from poise.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +47,9 @@ class PoiseMiddleware:
         endpoints: exact path (``/_poise/api/stats``) to the ASGI handler answering it.
         lifespan: runs poise's start-up and shutdown around the app's; ``None`` passes
             lifespan scopes straight through.
+        monitor: times each step of the request's task while it runs, and knows the
+            requests in flight (for stalls); ``None`` when loop monitoring is off.
+        server_timing: add a ``Server-Timing`` header to each response.
     """
 
     def __init__(
@@ -56,6 +61,8 @@ class PoiseMiddleware:
         errors: InternalErrors,
         endpoints: Mapping[str, ASGIApp] | None = None,
         lifespan: Lifespan | None = None,
+        monitor: LoopMonitor | None = None,
+        server_timing: bool = False,
     ) -> None:
         self.app = app
         self._templates = templates
@@ -63,6 +70,8 @@ class PoiseMiddleware:
         self._errors = errors
         self._endpoints = dict(endpoints or {})
         self._lifespan = lifespan
+        self._monitor = monitor
+        self._server_timing = server_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,6 +111,8 @@ class PoiseMiddleware:
             kind = message["type"]
             if kind == "http.response.start":
                 ledger.status = message["status"]
+                if self._server_timing:
+                    message = with_server_timing(message, ledger, self._monitor)
             try:
                 await send(message)
             except OSError:
@@ -111,14 +122,25 @@ class PoiseMiddleware:
             if kind == "http.response.body" and not message.get("more_body", False):
                 ledger.wall = perf_counter() - ledger.start
 
+        monitor = self._monitor
+        call: Awaitable[None]
+        if monitor is not None and monitor.running:
+            inflight = monitor.inflight
+            inflight[ledger] = (scope, root_path)
+            call = StepTimer(self.app(scope, receive_watching, send_timed), ledger, monitor)
+        else:
+            inflight = None
+            call = self.app(scope, receive_watching, send_timed)
         try:
-            await self.app(scope, receive_watching, send_timed)
+            await call
         except BaseException:
             if ledger.outcome is None:
                 ledger.outcome = "client_disconnected" if disconnected else "error"
             raise
         finally:
             _current.reset(token)
+            if inflight is not None:
+                del inflight[ledger]
             complete = ledger.wall > 0.0
             if not complete:
                 ledger.wall = perf_counter() - ledger.start
@@ -148,3 +170,24 @@ class PoiseMiddleware:
         if path.startswith(root_path):
             return self._endpoints.get(path[len(root_path) :])
         return None
+
+
+def with_server_timing(
+    message: Message, ledger: Ledger, monitor: LoopMonitor | None = None
+) -> Message:
+    """``message`` (a response start) with a ``Server-Timing`` header of the ledger so far.
+
+    A new message and header list: the app's own may be reused across responses.
+    """
+    now = perf_counter()
+    app_ms = (now - ledger.start) * 1e3
+    on_loop = ledger.on_loop
+    if monitor is not None and monitor.current is ledger and monitor.step_started:
+        on_loop += now - monitor.step_started  # the step sending this is still running
+    threadpool_ms = (ledger.threadpool_queue + ledger.threadpool_run) * 1e3
+    value = (
+        f"app;dur={app_ms:.3f}, on_loop;dur={on_loop * 1e3:.3f}, "
+        f"stalled;dur={ledger.stalled * 1e3:.3f}, threadpool;dur={threadpool_ms:.3f}"
+    )
+    headers = [*message.get("headers", ()), (b"server-timing", value.encode("latin-1"))]
+    return {**message, "headers": headers}

@@ -21,19 +21,28 @@ _by_wall = attrgetter("wall")
 
 
 class RouteStats:
-    """A latency histogram and the count of each outcome for one ``METHOD /template``."""
+    """One ``METHOD /template``: a latency histogram, the count of each outcome, and the
+    sums of the ledger's time parts (reported as means)."""
 
-    __slots__ = ("latency", "outcomes")
+    __slots__ = ("latency", "on_loop", "outcomes", "stalled", "threadpool_queue", "threadpool_run")
 
     def __init__(self) -> None:
         self.latency = LatencyHistogram()
         self.outcomes: dict[str, int] = {}
+        self.on_loop = 0.0
+        self.stalled = 0.0
+        self.threadpool_queue = 0.0
+        self.threadpool_run = 0.0
 
     def record(self, ledger: Ledger) -> None:
         """Count one finished request."""
         self.latency.record(ledger.wall)
         outcome = ledger.outcome or "error"
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.on_loop += ledger.on_loop
+        self.stalled += ledger.stalled
+        self.threadpool_queue += ledger.threadpool_queue
+        self.threadpool_run += ledger.threadpool_run
 
     @property
     def errors(self) -> int:
@@ -45,6 +54,10 @@ class RouteStats:
         self.latency.merge(other.latency)
         for outcome, n in other.outcomes.items():
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+        self.on_loop += other.on_loop
+        self.stalled += other.stalled
+        self.threadpool_queue += other.threadpool_queue
+        self.threadpool_run += other.threadpool_run
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of one route in ``/_poise/api/stats``."""
@@ -57,6 +70,10 @@ class RouteStats:
         row["mean_s"] = None if mean is None else round(mean, 6)
         row["max_s"] = round(latency.max, 6)
         row["outcomes"] = dict(sorted(self.outcomes.items()))
+        count = latency.count
+        for name in ("on_loop", "stalled", "threadpool_queue", "threadpool_run"):
+            total: float = getattr(self, name)
+            row[f"{name}_s"] = round(total / count, 6) if count else None
         return row
 
 
@@ -80,11 +97,7 @@ class RequestStats:
             route = self._routes.setdefault(ledger.method, {}).setdefault(
                 ledger.route, RouteStats()
             )
-        # RouteStats.record, inlined: this runs once per request of the app.
-        route.latency.record(ledger.wall)
-        outcome = ledger.outcome or "error"
-        outcomes = route.outcomes
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        route.record(ledger)
         self._recent.append(ledger)
 
     def routes(self) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,224 @@
+"""Incidents: event-loop blocks with their stack, culprit and victims; kept, counted, logged.
+
+Built in the watchdog thread (stack rendering is kept off the loop), stored in a
+bounded ring that the admin API reads, and logged at most once per code site per
+minute, so a blocker hit a thousand times a minute writes one stack, not a thousand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import site
+import sysconfig
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from types import CodeType
+from typing import Any, Final
+
+__all__ = ["Incident", "IncidentStore", "StackFrame", "is_library_file"]
+
+logger = logging.getLogger("poise")
+
+LOG_INTERVAL: Final = 60.0
+# Distinct code sites remembered for log rate limiting (least recently logged dropped).
+MAX_LOG_SITES: Final = 1024
+
+
+def _library_roots() -> tuple[str, ...]:
+    roots = set()
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        path = sysconfig.get_paths().get(name)
+        if path:
+            roots.add(os.path.realpath(path))
+    for path in [*site.getsitepackages(), site.getusersitepackages()]:
+        roots.add(os.path.realpath(path))
+    roots.add(os.path.realpath(Path(__file__).parents[1]))  # poise itself
+    return tuple(sorted(roots, key=len, reverse=True))
+
+
+_LIBRARY_ROOTS: Final = _library_roots()
+
+
+@lru_cache(maxsize=4096)
+def is_library_file(filename: str) -> bool:
+    """Whether ``filename`` belongs to the standard library, an installed package or poise.
+
+    Everything else (the project's own code) is a user frame.
+    """
+    if filename.startswith("<"):  # <frozen ...>, <string>
+        return True
+    real = os.path.realpath(filename)
+    return any(real == root or real.startswith(root + os.sep) for root in _LIBRARY_ROOTS)
+
+
+@dataclass(frozen=True, slots=True)
+class StackFrame:
+    """One frame of an incident's stack."""
+
+    file: str
+    line: int
+    function: str
+    library: bool
+
+    @classmethod
+    def of(cls, code: CodeType, line: int) -> StackFrame:
+        return cls(code.co_filename, line, code.co_name, is_library_file(code.co_filename))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "function": self.function,
+                "library": self.library}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One blocking step of the event loop.
+
+    Attributes:
+        at: wall-clock time the block began (``time.time()`` form).
+        duration_s: how long the loop was held.
+        route: ``"METHOD /template"`` of the request whose code blocked, or ``None``
+            (start-up, a background task, a library callback).
+        stack: the loop thread's stack while it was blocked, innermost last: the
+            frames that stayed the same across every sample. Empty when the block
+            ended before the watchdog could sample it.
+        stalled_requests: how many other requests were in flight and had to wait.
+    """
+
+    at: float
+    duration_s: float
+    route: str | None
+    stack: tuple[StackFrame, ...]
+    stalled_requests: int
+
+    @property
+    def site(self) -> StackFrame | None:
+        """The innermost user frame (or the innermost frame when none is user code)."""
+        for frame in reversed(self.stack):
+            if not frame.library:
+                return frame
+        return self.stack[-1] if self.stack else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": datetime.fromtimestamp(self.at, UTC).isoformat(),
+            "duration_s": round(self.duration_s, 6),
+            "route": self.route,
+            "stack": [frame.to_dict() for frame in self.stack],
+            "stalled_requests": self.stalled_requests,
+        }
+
+
+_LogKey = tuple[str | None, int | str | None]
+
+
+class IncidentStore:
+    """The ring of recent incidents, their totals, and the rate-limited log.
+
+    Written by the watchdog thread, read by the admin API on the loop thread.
+
+    Args:
+        capacity: how many incidents the ring keeps.
+        log_interval: a code site is logged at most once per this many seconds.
+        clock: monotonic seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        log_interval: float = LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ring: deque[Incident] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self._log_interval = log_interval
+        self._clock = clock
+        # site -> (last logged at, blocks since then that were not logged)
+        # (file, line) of a site, ("route", r) for stackless blocks, ("any", r) for the
+        # last log of route r -> (last logged at, blocks since then that were not logged)
+        self._logged: OrderedDict[_LogKey, tuple[float, int]] = OrderedDict()
+        self.total = 0
+        self.blocked_s = 0.0
+
+    def add(self, incident: Incident) -> None:
+        """Keep, count and (rate-limited) log one incident."""
+        with self._lock:
+            self._ring.append(incident)
+            self.total += 1
+            self.blocked_s += incident.duration_s
+        self._log(incident)
+
+    def recent(self) -> list[Incident]:
+        """The incidents in the ring, newest first."""
+        with self._lock:
+            return list(reversed(self._ring))
+
+    def _log(self, incident: Incident) -> None:
+        now = self._clock()
+        site = incident.site
+        if site is None:
+            # No stack: the block ended before it could be sampled (or the whole of it
+            # was a garbage collection, which holds the GIL). The route is then the best
+            # name for where it happened, and if that route was logged lately, with or
+            # without a stack, this is most likely the same blocker again.
+            key: _LogKey = ("route", incident.route)
+            recent = self._logged.get(("any", incident.route))
+            if recent is not None and now - recent[0] < self._log_interval:
+                self._count_suppressed(key, now)
+                return
+        else:
+            key = (site.file, site.line)
+        last = self._logged.get(key)
+        if last is not None and now - last[0] < self._log_interval:
+            self._count_suppressed(key, now)
+            return
+        suppressed = 0 if last is None else last[1]
+        self._remember(key, now, 0)
+        self._remember(("any", incident.route), now, 0)
+        logger.warning("%s", format_incident(incident, suppressed, self._log_interval))
+
+    def _count_suppressed(self, key: _LogKey, now: float) -> None:
+        last = self._logged.get(key)
+        if last is None:
+            self._remember(key, now - self._log_interval, 1)  # due at the next block
+        else:
+            self._logged[key] = (last[0], last[1] + 1)
+
+    def _remember(self, key: _LogKey, at: float, suppressed: int) -> None:
+        self._logged[key] = (at, suppressed)
+        self._logged.move_to_end(key)
+        while len(self._logged) > MAX_LOG_SITES:
+            self._logged.popitem(last=False)
+
+
+def format_incident(incident: Incident, suppressed: int = 0, interval: float = LOG_INTERVAL) -> str:
+    """The log text of an incident: one summary line, then the stack, innermost last."""
+    site = incident.site
+    where = f" at {site.file}:{site.line} in {site.function}()" if site else ""
+    culprit = incident.route or "code outside any request"
+    more = (
+        f" [{suppressed} more block(s) here in the last {interval:.0f} s, not logged]"
+        if suppressed
+        else ""
+    )
+    lines = [
+        f"poise: the event loop was blocked for {incident.duration_s:.3f} s by {culprit}"
+        f"{where}; {incident.stalled_requests} other request(s) waited{more}"
+    ]
+    lines.extend(_format_frames(incident.stack))
+    return "\n".join(lines)
+
+
+def _format_frames(stack: Sequence[StackFrame]) -> list[str]:
+    out = []
+    for frame in stack:
+        mark = "  " if frame.library else "> "
+        out.append(f"  {mark}{frame.file}:{frame.line} in {frame.function}")
+    return out

@@ -1,0 +1,140 @@
+"""Incidents: the stack kept, the ring bounded, the log rate-limited per code site."""
+
+from __future__ import annotations
+
+import logging
+import types
+from pathlib import Path
+
+import pytest
+
+import poise
+from poise.loop.incidents import (
+    Incident,
+    IncidentStore,
+    StackFrame,
+    format_incident,
+    is_library_file,
+)
+from poise.loop.watchdog import _common_stack, _Sample
+
+
+def incident(line: int = 10, *, route: str | None = "GET /a", duration: float = 0.3) -> Incident:
+    stack = (
+        StackFrame("/venv/site-packages/starlette/routing.py", 70, "app", True),
+        StackFrame("/srv/app/main.py", line, "handler", False),
+    )
+    return Incident(at=0.0, duration_s=duration, route=route, stack=stack, stalled_requests=2)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_hot_blocker_is_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    store = IncidentStore(capacity=50, clock=clock)
+    with caplog.at_level(logging.WARNING, logger="poise"):
+        for _ in range(1000):
+            store.add(incident())
+            clock.now += 0.05  # 1,000 blocks in 50 s
+        assert len(caplog.records) == 1
+        clock.now += 20  # past the minute
+        store.add(incident())
+    assert len(caplog.records) == 2
+    first, second = (record.getMessage() for record in caplog.records)
+    assert first.startswith("poise: the event loop was blocked for 0.300 s by GET /a at ")
+    assert "/srv/app/main.py:10 in handler()" in first
+    assert "[999 more block(s) here in the last 60 s, not logged]" in second
+    assert store.total == 1001
+    assert store.blocked_s == pytest.approx(300.3)
+    assert len(store.recent()) == 50
+
+
+def test_blocks_without_a_stack_count_against_their_route(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    store = IncidentStore(capacity=10, clock=clock)
+    stackless = Incident(at=0.0, duration_s=0.06, route="GET /a", stack=(), stalled_requests=0)
+    with caplog.at_level(logging.WARNING, logger="poise"):
+        store.add(incident())
+        for _ in range(5):
+            store.add(stackless)  # the same route was just logged with its stack
+        assert len(caplog.records) == 1
+        clock.now += 61
+        store.add(stackless)
+    assert len(caplog.records) == 2
+    assert "blocked for 0.060 s by GET /a;" in caplog.records[1].getMessage()
+    assert "[5 more block(s) here" in caplog.records[1].getMessage()
+
+
+def test_distinct_sites_are_logged_separately(caplog: pytest.LogCaptureFixture) -> None:
+    store = IncidentStore(capacity=10, clock=FakeClock())
+    with caplog.at_level(logging.WARNING, logger="poise"):
+        store.add(incident(10))
+        store.add(incident(11))
+        store.add(incident(10))
+    assert len(caplog.records) == 2
+
+
+def test_recent_is_newest_first_and_json_shaped() -> None:
+    store = IncidentStore(capacity=3, clock=FakeClock())
+    for n in range(5):
+        store.add(incident(route=f"GET /{n}"))
+    recent = store.recent()
+    assert [i.route for i in recent] == ["GET /4", "GET /3", "GET /2"]
+    data = recent[0].to_dict()
+    assert set(data) == {"at", "duration_s", "route", "stack", "stalled_requests"}
+    assert data["stack"][-1] == {
+        "file": "/srv/app/main.py", "line": 10, "function": "handler", "library": False
+    }  # fmt: skip
+
+
+def test_log_text_lists_the_stack_innermost_last_with_user_frames_marked() -> None:
+    text = format_incident(incident(route=None))
+    lines = text.splitlines()
+    assert "by code outside any request" in lines[0]
+    assert lines[1] == "    /venv/site-packages/starlette/routing.py:70 in app"
+    assert lines[2] == "  > /srv/app/main.py:10 in handler"
+
+
+def test_site_falls_back_to_the_innermost_library_frame() -> None:
+    only_library = Incident(0.0, 0.1, None, (StackFrame("/lib/x.py", 1, "f", True),), 0)
+    assert only_library.site == StackFrame("/lib/x.py", 1, "f", True)
+    assert Incident(0.0, 0.1, None, (), 0).site is None
+
+
+def test_library_classification() -> None:
+    assert is_library_file(logging.__file__)
+    assert is_library_file(pytest.__file__)
+    assert is_library_file(str(Path(poise.__file__)))  # poise's own frames are library frames
+    assert is_library_file("<frozen importlib._bootstrap>")
+    assert not is_library_file(__file__)
+
+
+def test_common_stack_keeps_the_frames_that_stayed_the_same() -> None:
+    def code(name: str) -> types.CodeType:
+        namespace: dict[str, object] = {}
+        exec(f"def {name}(): pass", namespace)
+        function = namespace[name]
+        assert isinstance(function, types.FunctionType)
+        return function.__code__
+
+    runner, handler, helper, json_a, json_b = (
+        code(n) for n in ("run", "handler", "helper", "a", "b")
+    )
+    outer = ((4, helper, 20), (3, handler, 10), (1, runner, 1))
+    samples = [
+        _Sample(("step", 1.0), 0.1, 0, ((5, json_a, 3), *outer)),
+        _Sample(("step", 1.0), 0.2, 0, ((6, json_b, 8), *outer)),
+    ]
+    stack = _common_stack(samples, frozenset({runner}))
+    assert [(f.function, f.line) for f in stack] == [("handler", 10), ("helper", 20)]
+    assert _common_stack([], frozenset()) == ()

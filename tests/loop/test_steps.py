@@ -1,0 +1,193 @@
+"""StepTimer drives a coroutine exactly as the event loop would: send, throw, close."""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from poise import Ledger
+from poise._internal import InternalErrors
+from poise.loop.incidents import IncidentStore
+from poise.loop.monitor import LoopMonitor
+from poise.loop.steps import StepTimer, task_factory
+
+
+def monitor(threshold: float = 10.0) -> LoopMonitor:
+    return LoopMonitor(
+        threshold=threshold,
+        route_of=lambda scope, status, root: "/x",
+        incidents=IncidentStore(capacity=10),
+        errors=InternalErrors(),
+    )
+
+
+def timed(coro: Coroutine[Any, Any, Any], ledger: Ledger | None = None) -> StepTimer[Any]:
+    return StepTimer(coro, ledger or Ledger("GET"), monitor())
+
+
+@pytest.mark.anyio
+async def test_result_and_exceptions_pass_through() -> None:
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def fail() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("missing")
+
+    assert await timed(answer()) == 42
+    with pytest.raises(KeyError, match="missing"):
+        await timed(fail())
+
+
+@pytest.mark.anyio
+async def test_each_step_is_counted() -> None:
+    ledger = Ledger("GET")
+    timer_monitor = monitor()
+
+    async def three_steps() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    await StepTimer(three_steps(), ledger, timer_monitor)
+    assert timer_monitor.steps == 4  # three suspensions, then the step that returns
+    assert ledger.on_loop > 0
+    assert timer_monitor.current is None
+    assert timer_monitor.step_started == 0.0
+
+
+@pytest.mark.anyio
+async def test_cancellation_is_thrown_into_the_wrapped_coroutine() -> None:
+    """asyncio.timeout cancels by throwing CancelledError into the coroutine."""
+    cleaned_up = []
+
+    async def slow() -> str:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cleaned_up.append("finally ran")
+        return "never"
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.02):
+            await timed(slow())
+    assert cleaned_up == ["finally ran"]
+
+
+@pytest.mark.anyio
+async def test_anyio_cancel_scope_and_a_swallowed_cancellation() -> None:
+    async def patient() -> str:
+        with anyio.move_on_after(0.02):
+            await anyio.sleep(10)
+        await anyio.lowlevel.checkpoint()
+        return "moved on"
+
+    assert await timed(patient()) == "moved on"
+
+
+@pytest.mark.anyio
+async def test_task_group_inside_a_timed_coroutine() -> None:
+    async def group() -> list[int]:
+        results: list[int] = []
+
+        async def worker(n: int) -> None:
+            await anyio.sleep(0.001 * n)
+            results.append(n)
+
+        async with anyio.create_task_group() as tasks:
+            for n in (3, 1, 2):
+                tasks.start_soon(worker, n)
+        return results
+
+    assert await timed(group()) == [1, 2, 3]
+
+
+@types.coroutine
+def suspend() -> Generator[None, None, None]:
+    """Yield to whoever drives the coroutine, as a real await on a future would."""
+    yield
+
+
+def test_throw_and_close_are_forwarded() -> None:
+    events: list[str] = []
+
+    async def inner() -> str:
+        try:
+            await suspend()
+        except ValueError as exc:
+            events.append(f"caught {exc}")
+        try:
+            await suspend()
+        finally:
+            events.append("closed")
+        return "unreachable"
+
+    timer = timed(inner())
+    timer.send(None)  # runs up to the first sleep
+    timer.throw(ValueError("from outside"))  # handled; runs up to the second sleep
+    timer.close()
+    assert events == ["caught from outside", "closed"]
+
+
+def test_a_non_coroutine_awaitable_is_driven_through_its_iterator() -> None:
+    class Ready:
+        def __await__(self) -> Any:
+            yield None
+            return "ready"
+
+    timer = timed(Ready())  # type: ignore[arg-type]
+    assert timer.send(None) is None
+    with pytest.raises(StopIteration) as stop:
+        timer.send(None)
+    assert stop.value.value == "ready"
+
+
+def test_coroutine_attributes_are_those_of_the_wrapped_one() -> None:
+    async def named() -> None:
+        return None
+
+    coro = named()
+    timer = timed(coro)
+    assert timer.cr_code is coro.cr_code
+    assert timer.cr_frame is coro.cr_frame
+    assert timer.cr_running is False
+    assert timer.cr_await is None
+    assert "named" in repr(timer)
+    timer.close()
+
+
+@pytest.mark.anyio
+async def test_task_factory_times_only_tasks_spawned_by_a_request() -> None:
+    from poise.ledger import _current
+
+    loop = asyncio.get_running_loop()
+    created: list[Any] = []
+
+    def previous(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    factory = task_factory(monitor(), previous)
+
+    async def child() -> str:
+        return "done"
+
+    outside = factory(loop, child())
+    assert not isinstance(created[-1], StepTimer)
+    assert await outside == "done"
+
+    ledger = Ledger("GET")
+    token = _current.set(ledger)
+    try:
+        inside = factory(loop, child())
+    finally:
+        _current.reset(token)
+    assert isinstance(created[-1], StepTimer)
+    assert await inside == "done"
+    assert ledger.on_loop > 0

@@ -1,10 +1,11 @@
-"""The hello-world apps the overhead benchmark compares: bare FastAPI, and with poise."""
+"""The hello-world apps the benchmarks compare: bare FastAPI, with poise, and with poise's
+loop monitor switched off."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from poise import Poise
+from poise import Poise, Settings
 
 
 def build() -> FastAPI:
@@ -20,3 +21,5 @@ def build() -> FastAPI:
 bare = build()
 poised = build()
 Poise(poised)
+poised_no_loop = build()
+Poise(poised_no_loop, Settings(loop_monitor=False))

@@ -31,7 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"bare": "bench.hello:bare", "poise": "bench.hello:poised"}
+TARGETS = {
+    "bare": "bench.hello:bare",
+    "poise-no-loop": "bench.hello:poised_no_loop",
+    "poise": "bench.hello:poised",
+}
 START_TIMEOUT = 300.0  # uvicorn's start-up under valgrind is slow
 
 
@@ -97,14 +101,15 @@ def main() -> int:
         name: (by_run[name, warm + args.requests] - by_run[name, warm]) / args.requests
         for name in TARGETS
     }
-    bare, poise = per_request["bare"], per_request["poise"]
-    added = poise - bare
-    print(f"bare FastAPI under uvicorn: {bare:,.0f} instructions per request")
-    print(f"with poise:                 {poise:,.0f} instructions per request")
-    print(f"poise adds {added:,.0f} instructions per request ({added / bare:.1%})")
+    bare = per_request["bare"]
+    print(f"{'bare FastAPI':14} {bare:9,.0f} instructions per request")
+    for name, count in per_request.items():
+        if name != "bare":
+            added = count - bare
+            print(f"{name:14} {count:9,.0f}  (+{added:,.0f}, {added / bare:+.1%})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        result = {"bare": round(bare), "poise": round(poise), "added": round(added)}
+        result = {name: round(count) for name, count in per_request.items()}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 

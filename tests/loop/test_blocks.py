@@ -121,7 +121,8 @@ def test_block_outside_any_request_has_no_route(loopy: Server) -> None:
     assert httpx.get(f"{loopy.base_url}/later").status_code == 200
     [incident] = wait_for_incidents(loopy, 1)
     assert incident["route"] is None
-    assert 0.2 <= incident["duration_s"] <= 0.45
+    # Timed by the heartbeat's lateness: up to one beat interval (0.1 s) short.
+    assert 0.15 <= incident["duration_s"] <= 0.45
     frame = innermost_user_frame(incident)
     assert frame["file"] == str(APPS_DIR / "blockers.py")
     assert frame["line"] == marker_line(APPS_DIR / "blockers.py", "blockers.sleepy_callback")

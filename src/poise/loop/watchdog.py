@@ -1,7 +1,11 @@
 """The watchdog thread: samples the loop thread's stack while the loop is blocked.
 
-It wakes every ``threshold / 5`` (at most every 2 ms, at least every 25 ms). When the
-loop is healthy it reads three numbers and goes back to sleep: no lock, no sample, no
+While requests are in flight it wakes every ``threshold / 4`` (at most every 2 ms, at
+least every 25 ms: 80 times a second at the default threshold); with none, four times
+less often. Wake-ups are what it costs (on the machine of docs/benchmarks.md each one
+is tens of microseconds of kernel and scheduler time, whatever the thread then does),
+so it sleeps with a plain ``time.sleep`` rather than an event wait. When the loop is
+healthy it reads three numbers and goes back to sleep: no lock, no sample, no
 allocation. When a timed step has run for half the threshold, or the heartbeat is
 overdue by as much, it samples the loop thread's stack through
 ``sys._current_frames()``: that works whatever is blocking, in code poise wrapped or
@@ -19,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from time import perf_counter, time
+from time import perf_counter, sleep, time
 from types import CodeType
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -33,6 +37,7 @@ __all__ = ["BlockEvent", "Watchdog"]
 
 MIN_POLL: Final = 0.002
 MAX_POLL: Final = 0.025
+IDLE_SLOWDOWN: Final = 4
 MAX_SAMPLES: Final = 512
 MAX_DEPTH: Final = 128
 
@@ -71,8 +76,8 @@ class Watchdog:
     def __init__(self, monitor: LoopMonitor, *, errors: InternalErrors) -> None:
         self._monitor = monitor
         self._errors = errors
-        self._poll = min(MAX_POLL, max(MIN_POLL, monitor.threshold / 5))
-        self._stop = threading.Event()
+        self._poll = min(MAX_POLL, max(MIN_POLL, monitor.threshold / 4))
+        self._stopping = False
         self._events: deque[BlockEvent] = deque()
         self._samples: deque[_Sample] = deque(maxlen=MAX_SAMPLES)
         self._thread = threading.Thread(target=self._run, name="poise-watchdog", daemon=True)
@@ -81,7 +86,8 @@ class Watchdog:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        """Ask the thread to finish; it does within one poll interval."""
+        self._stopping = True
 
     def join(self, timeout: float = 5.0) -> None:
         self._thread.join(timeout)
@@ -91,7 +97,14 @@ class Watchdog:
         self._events.append(event)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._poll):
+        poll = self._poll
+        idle_poll = poll * IDLE_SLOWDOWN
+        inflight = self._monitor.inflight
+        while True:
+            # Blocks outside any request are still caught while idle, sampled less often.
+            sleep(poll if inflight or self._monitor.step_started else idle_poll)
+            if self._stopping:
+                break
             try:
                 self._check()
                 self._drain()

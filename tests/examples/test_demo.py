@@ -35,3 +35,7 @@ def test_demo_prints_the_per_route_table(flavour: str) -> None:
     post_row = next(line for line in out.splitlines() if "POST /orders" in line and "│" in line)
     assert post_row.split("│")[2].strip() == "8"
     assert "the slowest recent requests" in out
+    assert "event-loop blocks" in out
+    if flavour == "burnt":
+        # The burnt shop's blocking calls, found and located at the demo's threshold.
+        assert "burnt.py" in out or "common.py" in out

@@ -138,3 +138,16 @@ def test_common_stack_keeps_the_frames_that_stayed_the_same() -> None:
     stack = _common_stack(samples, frozenset({runner}))
     assert [(f.function, f.line) for f in stack] == [("handler", 10), ("helper", 20)]
     assert _common_stack([], frozenset()) == ()
+
+    # The same handler invocation (frame 3) seen on two lines: it stayed, on the line
+    # most samples saw. A new invocation (frame 9) of the same code did not.
+    moving = [
+        _Sample(("step", 1.0), 0.1, 0, ((3, handler, 10), (1, runner, 1))),
+        _Sample(("step", 1.0), 0.2, 0, ((3, handler, 11), (1, runner, 1))),
+        _Sample(("step", 1.0), 0.3, 0, ((3, handler, 11), (1, runner, 1))),
+    ]
+    assert [(f.function, f.line) for f in _common_stack(moving, frozenset({runner}))] == [
+        ("handler", 11)
+    ]
+    other_call = [*moving, _Sample(("step", 1.0), 0.4, 0, ((9, handler, 11), (1, runner, 1)))]
+    assert _common_stack(other_call, frozenset({runner})) == ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from poise.observe.table import routes_table
+from poise.observe.table import incidents_table, routes_table
 
 
 def test_routes_sorted_by_p99_with_milliseconds() -> None:
@@ -28,3 +28,31 @@ def test_empty_stats_render_an_empty_table() -> None:
     console = Console(width=120, record=True)
     console.print(routes_table({"routes": {}}))
     assert "route" in console.export_text()
+
+
+def test_loop_columns_and_incidents_grouped_by_site() -> None:
+    frame = {"file": "/srv/app.py", "line": 42, "function": "report", "library": False}
+    library = {"file": "/lib/x.py", "line": 1, "function": "x", "library": True}
+    stats = {
+        "routes": {
+            "GET /report": {"count": 2, "errors": 0, "p50_s": 0.3, "p95_s": 0.3, "p99_s": 0.3,
+                            "max_s": 0.3, "outcomes": {"ok": 2}, "on_loop_s": 0.29,
+                            "stalled_s": 0.0},
+        },
+        "loop": {"incidents_total": 7},
+        "incidents": [
+            {"route": "GET /report", "duration_s": 0.3, "stack": [library, frame]},
+            {"route": "GET /report", "duration_s": 0.2, "stack": [library, frame]},
+            {"route": None, "duration_s": 0.1, "stack": []},
+        ],
+    }  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(routes_table(stats))
+    console.print(incidents_table(stats))
+    text = console.export_text()
+    assert "on loop ms" in text
+    assert "290.0" in text
+    assert "7 in all, the last 3 grouped" in text
+    report_row = next(line for line in text.splitlines() if "/srv/app.py:42 in report" in line)
+    assert "500.0" in report_row  # total of the two blocks at that site
+    assert "(no request)" in text

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter, sleep, time
@@ -197,17 +197,28 @@ def _entry(
 def _common_stack(
     samples: Sequence[_Sample], machinery: frozenset[CodeType]
 ) -> tuple[StackFrame, ...]:
-    """The frames every sample shares, from the loop's entry inwards; innermost last."""
+    """The frames every sample shares, from the loop's entry inwards; innermost last.
+
+    Frames are compared by identity (the same frame object, so the same invocation),
+    not by line: a handler that blocked first on line 75 and then on line 76 is one
+    frame that stayed. Its line is the one most samples saw (the latest on a tie).
+    """
     if not samples:
         return ()
-    outermost_first = [
-        tuple((code, line) for _id, code, line in reversed(s.frames)) for s in samples
-    ]
-    common = []
-    for position, frame in enumerate(outermost_first[0]):
-        if any(len(other) <= position or other[position] != frame for other in outermost_first[1:]):
-            break
-        common.append(frame)
+    stacks = [tuple(reversed(s.frames)) for s in samples]  # outermost first
+    common: list[tuple[CodeType, int]] = []
+    for position, (frame_id, code, _line) in enumerate(stacks[0]):
+        lines = []
+        for stack in stacks:
+            if len(stack) <= position or stack[position][:2] != (frame_id, code):
+                break
+            lines.append(stack[position][2])
+        else:
+            counts = Counter(lines)
+            best = max(counts.values())
+            common.append((code, next(n for n in reversed(lines) if counts[n] == best)))
+            continue
+        break
     while common and common[0][0] in machinery:
         common.pop(0)
     return tuple(StackFrame.of(code, line) for code, line in common)

@@ -260,12 +260,13 @@ def compare(variant: Variant, bare: Variant) -> dict[str, Any]:
     pairs = list(zip(variant.runs, bare.runs, strict=True))
     ratios = [v.requests_per_s / b.requests_per_s for v, b in pairs]
     p99_added = [(v.latency_s["p99"] - b.latency_s["p99"]) * 1e3 for v, b in pairs]
+    cpu_added = [v.cpu_us_per_request - b.cpu_us_per_request for v, b in pairs]
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
     return {
         "ratio": round(statistics.median(ratios), 4),
         "ratio_quartiles": [round(quartiles[0], 4), round(quartiles[2], 4)],
         "cpu_ratio": round(bare.median_cpu_us() / variant.median_cpu_us(), 4),
-        "cpu_added_us": round(variant.median_cpu_us() - bare.median_cpu_us(), 2),
+        "cpu_added_us": round(statistics.median(cpu_added), 2),
         "p99_added_ms": round(statistics.median(p99_added), 3),
     }
 

@@ -14,7 +14,7 @@ from typing import Final
 from poise._internal import InternalErrors
 from poise.ledger import Ledger, LedgerSink, _current
 from poise.loop.monitor import LoopMonitor
-from poise.loop.steps import StepTimer
+from poise.loop.steps import timed_steps
 from poise.middleware.lifespan import Lifespan
 from poise.routing import RouteTemplates
 from poise.types import ASGIApp, Message, Receive, Scope, Send
@@ -127,7 +127,7 @@ class PoiseMiddleware:
         if monitor is not None and monitor.running:
             inflight = monitor.inflight
             inflight[ledger] = (scope, root_path)
-            call = StepTimer(self.app(scope, receive_watching, send_timed), ledger, monitor)
+            call = timed_steps(self.app(scope, receive_watching, send_timed), ledger, monitor)
         else:
             inflight = None
             call = self.app(scope, receive_watching, send_timed)

@@ -57,22 +57,38 @@ def test_a_hot_blocker_is_logged_once_per_interval_with_a_count(
     assert len(store.recent()) == 50
 
 
-def test_blocks_without_a_stack_count_against_their_route(
+def test_blocks_without_a_stack_wait_for_one_with_a_stack(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = FakeClock()
     store = IncidentStore(capacity=10, clock=clock)
     stackless = Incident(at=0.0, duration_s=0.06, route="GET /a", stack=(), stalled_requests=0)
     with caplog.at_level(logging.WARNING, logger="poise"):
-        store.add(incident())
-        for _ in range(5):
-            store.add(stackless)  # the same route was just logged with its stack
+        store.add(stackless)  # the first block of a burst, missed by an idle watchdog
+        store.add(stackless)
+        clock.now += 0.2
+        store.add(incident())  # the same route, this time with its stack
+        store.flush()
         assert len(caplog.records) == 1
+        assert "/srv/app/main.py:10" in caplog.records[0].getMessage()
+        # More stackless blocks of a route logged a moment ago: counted, not logged.
+        for _ in range(3):
+            store.add(stackless)
+        clock.now += 2
+        store.flush()
+        assert len(caplog.records) == 1
+        # A route that only ever blocks without a stack is still logged, after the
+        # grace period, by its route.
         clock.now += 61
         store.add(stackless)
+        store.flush()
+        assert len(caplog.records) == 1
+        clock.now += 2
+        store.flush()
     assert len(caplog.records) == 2
     assert "blocked for 0.060 s by GET /a;" in caplog.records[1].getMessage()
-    assert "[5 more block(s) here" in caplog.records[1].getMessage()
+    assert "more block(s) here" in caplog.records[1].getMessage()
+    assert store.total == 7
 
 
 def test_distinct_sites_are_logged_separately(caplog: pytest.LogCaptureFixture) -> None:

@@ -27,6 +27,8 @@ __all__ = ["Incident", "IncidentStore", "StackFrame", "is_library_file"]
 logger = logging.getLogger("poise")
 
 LOG_INTERVAL: Final = 60.0
+# How long a stackless incident waits before being logged on its own.
+STACKLESS_GRACE: Final = 1.0
 # Distinct code sites remembered for log rate limiting (least recently logged dropped).
 MAX_LOG_SITES: Final = 1024
 
@@ -140,10 +142,12 @@ class IncidentStore:
         self._lock = threading.Lock()
         self._log_interval = log_interval
         self._clock = clock
-        # site -> (last logged at, blocks since then that were not logged)
         # (file, line) of a site, ("route", r) for stackless blocks, ("any", r) for the
         # last log of route r -> (last logged at, blocks since then that were not logged)
         self._logged: OrderedDict[_LogKey, tuple[float, int]] = OrderedDict()
+        # Stackless incidents wait here for STACKLESS_GRACE seconds: if their route
+        # blocks again with a stack meanwhile, that log says it all.
+        self._pending: dict[str | None, tuple[float, Incident]] = {}
         self.total = 0
         self.blocked_s = 0.0
 
@@ -160,14 +164,32 @@ class IncidentStore:
         with self._lock:
             return list(reversed(self._ring))
 
-    def _log(self, incident: Incident) -> None:
+    def flush(self) -> None:
+        """Log the stackless incidents whose grace period is over (watchdog thread)."""
+        if not self._pending:
+            return
         now = self._clock()
+        for route, (since, incident) in list(self._pending.items()):
+            if now - since >= STACKLESS_GRACE:
+                del self._pending[route]
+                self._log(incident, now)
+
+    def _log(self, incident: Incident, now: float | None = None) -> None:
         site = incident.site
+        if now is None:
+            now = self._clock()
+            if site is None:
+                # No stack: the block ended before it could be sampled (the watchdog
+                # was idle, or a garbage collection held the GIL throughout). Wait a
+                # little for the same route to block again with a stack.
+                if incident.route in self._pending:
+                    self._count_suppressed(("route", incident.route), now)
+                else:
+                    self._pending[incident.route] = (now, incident)
+                return
         if site is None:
-            # No stack: the block ended before it could be sampled (or the whole of it
-            # was a garbage collection, which holds the GIL). The route is then the best
-            # name for where it happened, and if that route was logged lately, with or
-            # without a stack, this is most likely the same blocker again.
+            # Still no stack: the route is the best name for where it happened, and if
+            # that route was logged lately, this is most likely the same blocker again.
             key: _LogKey = ("route", incident.route)
             recent = self._logged.get(("any", incident.route))
             if recent is not None and now - recent[0] < self._log_interval:
@@ -175,6 +197,8 @@ class IncidentStore:
                 return
         else:
             key = (site.file, site.line)
+            if self._pending.pop(incident.route, None) is not None:
+                self._count_suppressed(key, now)
         last = self._logged.get(key)
         if last is not None and now - last[0] < self._log_interval:
             self._count_suppressed(key, now)

@@ -108,9 +108,11 @@ class Watchdog:
             try:
                 self._check()
                 self._drain()
+                self._monitor.incidents.flush()
             except Exception as exc:  # pragma: no cover - defensive: never kill the thread
                 self._errors.report("watchdog", exc)
         self._drain()
+        self._monitor.incidents.flush()
 
     # -- sampling ------------------------------------------------------------------
 

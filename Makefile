@@ -28,9 +28,10 @@ demo: $(STAMP)
 ## before pytest (not through pytest-cov) because poise's own pytest plugin imports
 ## poise while pytest loads plugins, before pytest-cov would start measuring.
 test: $(STAMP)
-	@status=0; $(PY) -m coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
+	@rm -f .coverage .coverage.*; status=0; \
+	$(PY) -m coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
-	if [ $$status -eq 0 ]; then $(PY) -m coverage report; fi; \
+	if [ $$status -eq 0 ]; then $(PY) -m coverage combine -q && $(PY) -m coverage report; fi; \
 	exit $$status
 
 ## lint: ruff (lint + format check) and mypy --strict

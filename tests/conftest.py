@@ -68,6 +68,21 @@ class Server:
         return self.process.returncode
 
 
+def _coverage_prefix() -> list[str]:
+    """``-m coverage run`` when the tests themselves run under coverage.
+
+    The servers' code paths (the watchdog's, uvicorn's lifespan) are then measured too;
+    coverage saves their data on SIGTERM (``sigterm = true`` in pyproject.toml).
+    """
+    try:
+        import coverage
+    except ImportError:  # pragma: no cover
+        return []
+    if coverage.Coverage.current() is None:
+        return []
+    return ["-m", "coverage", "run", "--parallel-mode"]
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start ``module:app`` from tests/apps under a real uvicorn on 127.0.0.1.
@@ -82,7 +97,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         port = free_port()
         log = tmp_path / f"uvicorn-{port}.log"
         command = [
-            sys.executable, "-m", "uvicorn", target,
+            sys.executable, *_coverage_prefix(), "-m", "uvicorn", target,
             "--app-dir", str(APPS_DIR),
             "--host", "127.0.0.1", "--port", str(port),
             "--lifespan", "on", "--no-access-log", *args,

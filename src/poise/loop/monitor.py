@@ -76,7 +76,8 @@ class LoopMonitor:
         self.machinery: frozenset[CodeType] = frozenset()
         # Written by the watchdog: the heartbeat episode it saw stuck in one place.
         self.confirmed_beat_block = -1.0
-        # Loop thread only.
+        # Written on the loop thread only; the watchdog reads whether it is empty (to
+        # poll faster while requests are in flight).
         self.inflight: dict[Ledger, tuple[Scope, str]] = {}
         self.running = False
         self._lag: deque[tuple[float, float]] = deque(maxlen=int(LAG_WINDOW / BEAT_INTERVAL) * 2)

@@ -1,3 +1,5 @@
+"""``python -m poise``: the same as the ``poise`` command."""
+
 from poise.cli import main
 
-main()
+main(prog_name="poise")

@@ -1,0 +1,1 @@
+RATES_URL = "https://rates.example.com/latest"

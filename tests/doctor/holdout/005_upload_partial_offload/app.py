@@ -1,0 +1,6 @@
+from fastapi import FastAPI
+
+from uploads import router
+
+app = FastAPI()
+app.include_router(router, prefix="/files")

@@ -1,0 +1,188 @@
+"""The project around the analysis: config, suppression, the cache, files that do not parse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poise.doctor.project import DoctorConfig, DoctorError
+from poise.doctor.run import diagnose
+from tests.doctor.conftest import WriteProject, audit, found
+
+APP = """
+    import time
+
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+
+    @app.get("/")
+    async def index() -> str:
+        time.sleep(1)
+        time.sleep(2)  # poise: ignore[PSE101]
+        time.sleep(3)  # poise: ignore
+        time.sleep(4)  # poise: ignore[PSE102]
+        return "ok"
+
+
+    @app.get("/sync")
+    def sync_index() -> str:
+        return "ok"
+"""
+
+
+def test_suppression_comments(write_project: WriteProject) -> None:
+    report = audit(write_project({"app.py": APP}))
+    assert found(report) == {
+        ("PSE101", "app.py", 10, "GET /"),
+        ("PSE101", "app.py", 13, "GET /"),  # ignoring another rule does not hide this one
+        ("PSE108", "app.py", 18, "GET /sync"),
+    }
+
+
+def test_severity_override_and_off(write_project: WriteProject) -> None:
+    root = write_project({
+        "app.py": APP,
+        "pyproject.toml": """
+            [tool.poise.doctor]
+            severity = { PSE101 = "warning", PSE108 = "off" }
+        """,
+    })  # fmt: skip
+    report = audit(root)
+    assert {(f.rule, f.severity) for f in report.findings} == {("PSE101", "warning")}
+
+
+def test_ignored_paths_and_extra_sinks(write_project: WriteProject) -> None:
+    root = write_project({
+        "app.py": """
+            from fastapi import FastAPI
+
+            from legacy_sdk import client
+            from scripts.tool import run
+
+            app = FastAPI()
+
+
+            @app.get("/")
+            async def index() -> str:
+                run()
+                return client.fetch("x")
+        """,
+        "scripts/__init__.py": "",
+        "scripts/tool.py": "import time\n\n\ndef run():\n    time.sleep(1)\n",
+        "pyproject.toml": """
+            [tool.poise.doctor]
+            ignore = ["scripts/*"]
+
+            [tool.poise.doctor.sinks.blocking]
+            "legacy_sdk.client.fetch" = { what = "legacy HTTP fetch" }
+        """,
+    })  # fmt: skip
+    report = audit(root)
+    assert found(report) == {("PSE101", "app.py", 12, "GET /")}
+    assert report.findings[0].message.startswith("legacy HTTP fetch")
+
+
+def test_project_function_named_like_a_sink_is_not_one(write_project: WriteProject) -> None:
+    """Extra sinks name third-party code: the project's own functions are analysed instead."""
+    root = write_project({
+        "app.py": """
+            from fastapi import FastAPI
+
+            from legacy.client import fetch
+
+            app = FastAPI()
+
+
+            @app.get("/")
+            async def index() -> str:
+                return fetch("x")
+        """,
+        "legacy/__init__.py": "",
+        "legacy/client.py": "def fetch(x):\n    return x\n",
+    })  # fmt: skip
+    assert audit(root).findings == []
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"colour": 1}, r"unknown key\(s\) colour"),
+        ({"ignore": "x"}, "ignore must be a list of glob strings"),
+        ({"severity": {"PSE999": "off"}}, "unknown rule 'PSE999'"),
+        ({"pool_budget": 0}, "pool_budget must be a positive integer, got 0"),
+        ({"sinks": {"nope": {}}}, "sinks must be tables named"),
+    ],
+)
+def test_bad_config_is_named(table: dict[str, object], message: str) -> None:
+    with pytest.raises(DoctorError, match=message):
+        DoctorConfig.from_table(table)
+
+
+def test_a_file_that_does_not_parse_is_noted_not_fatal(write_project: WriteProject) -> None:
+    root = write_project({"app.py": APP, "broken.py": "def half(:\n"})
+    report = audit(root)
+    assert ("PSE101", "app.py", 10, "GET /") in found(report)
+    assert any(note.startswith("not analysed: broken.py: SyntaxError") for note in report.notes)
+
+
+def test_no_app_is_a_note(write_project: WriteProject) -> None:
+    report = audit(write_project({"lib.py": "import time\n\n\ndef f():\n    time.sleep(1)\n"}))
+    assert report.findings == []
+    assert "no FastAPI or Starlette entry points found" in report.notes[-1]
+
+
+def test_cache_is_written_and_keyed_by_content(write_project: WriteProject, tmp_path: Path) -> None:
+    root = write_project({"app.py": APP, "other.py": "X = 1\n"})
+    cache = tmp_path / "cache"
+    first = diagnose(str(root), cwd=root, cache_dir=cache)
+    second = diagnose(str(root), cwd=root, cache_dir=cache)
+    assert [f.to_dict() for f in first.findings] == [f.to_dict() for f in second.findings]
+    assert any(cache.rglob("*"))
+    (root / "app.py").write_text(APP.replace("time.sleep(1)", "pass"), encoding="utf-8")
+    third = diagnose(str(root), cwd=root, cache_dir=cache)
+    assert ("PSE101", "app.py", 10, "GET /") not in found(third)
+
+
+def test_unwritable_cache_still_audits(write_project: WriteProject, tmp_path: Path) -> None:
+    root = write_project({"app.py": APP})
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    report = diagnose(str(root), cwd=root, cache_dir=blocker / "cache")
+    assert ("PSE101", "app.py", 10, "GET /") in found(report)
+
+
+def test_internal_errors_cost_one_entry_not_the_audit(
+    write_project: WriteProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the walk of one entry point is named in the notes; the rest is reported."""
+    from poise.doctor import analysis
+
+    original = analysis.Analyzer._root
+
+    def flaky(self: analysis.Analyzer, entry: str, root: object, background: object) -> object:
+        if entry == "GET /sync":
+            raise RuntimeError("boom")
+        return original(self, entry, root, background)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(analysis.Analyzer, "_root", flaky)
+    report = audit(write_project({"app.py": APP}))
+    assert ("PSE101", "app.py", 10, "GET /") in found(report)
+    assert not any(f.entry == "GET /sync" for f in report.findings)
+    assert (
+        "internal error, skipped (please report it): GET /sync (app:sync_index): RuntimeError: boom"
+    ) in report.notes
+
+
+def test_self_referencing_imports_terminate(write_project: WriteProject) -> None:
+    """A package importing itself under its own name (seen in the wild) must not recurse."""
+    root = write_project({
+        "app.py": APP,
+        "loop/__init__.py": "from loop import loop\nfrom . import loop as again\n",
+        "uses.py": "from loop import loop\n\nloop.loop.loop.loop()\n",
+    })  # fmt: skip
+    report = audit(root)
+    assert ("PSE101", "app.py", 10, "GET /") in found(report)
+    assert not any("internal error" in note for note in report.notes)

@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint format bench clean
+.PHONY: all demo test lint format bench bench-doctor bench-overload clean
 
 all: lint test
 
@@ -51,6 +51,16 @@ bench: $(STAMP)
 			apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
 		else echo "bench needs wrk: sudo apt-get install -y wrk"; exit 2; fi; }
 	$(PY) bench/overhead.py --json bench/results/overhead.json
+
+## bench-doctor: poise doctor against ruff and flake8-async on the corpus, and its speed
+## on a generated 100,000-line project
+bench-doctor: $(STAMP)
+	$(PY) bench/doctor_vs_peers.py --json bench/results/doctor_vs_peers.json
+	$(PY) bench/doctor_speed.py --json bench/results/doctor_speed.json
+
+## bench-overload: bare vs uvicorn --limit-concurrency vs poise at 1x/3x/10x capacity (~12 min)
+bench-overload: $(STAMP)
+	$(PY) bench/overload.py --json bench/results/overload.json --svg docs/img/overload.svg
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov dist build

@@ -1,6 +1,7 @@
 """The demo behind ``make demo``: the example shop under uvicorn, a burst of traffic, poise's view.
 
-It starts the fake payment provider and the shop (``burnt`` by default) as real uvicorn
+It first runs ``poise doctor`` on the shop's code (what can be found without running
+it), then starts the fake payment provider and the shop (``burnt`` by default) as real uvicorn
 processes on 127.0.0.1, sends a few hundred concurrent requests of a realistic mix,
 then prints the per-route table from ``/_poise/api/stats`` and the slowest requests from
 ``/_poise/api/requests``, and stops both servers.
@@ -30,6 +31,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from poise.doctor.command import run_doctor
 from poise.observe.table import incidents_table, routes_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,6 +175,9 @@ def main() -> int:
             "POISE_BLOCK_THRESHOLD": os.environ.get("POISE_BLOCK_THRESHOLD", DEMO_BLOCK_THRESHOLD),
         }
         env.pop("DATABASE_URL", None)
+        console.print(f"[bold]poise demo[/]: poise doctor examples/shop/{args.app}.py")
+        run_doctor(target=f"examples/shop/{args.app}.py", fail_on="never", cwd=ROOT)
+        console.print()
         console.print(f"[bold]poise demo[/]: examples/shop/{args.app}.py under uvicorn")
         payments_port = free_port()
         with uvicorn("examples.shop.payments:app", payments_port, env, work / "payments.log"):

@@ -18,6 +18,8 @@ def test_all_is_exactly_the_public_api() -> None:
             "UNMATCHED",
             "__version__",
             "current_ledger",
+            "remaining",
+            "route",
         ]
     )
     for name in poise.__all__:

@@ -24,6 +24,7 @@ from examples.shop.common import (
     FULFILMENT_LOG,
     FX_LOOKUP_SECONDS,
     WAREHOUSE_SECONDS,
+    CurrencyPath,
     Order,
     OrderIn,
     OrderOut,
@@ -122,7 +123,7 @@ async def orders_report(session: SessionDep) -> Response:
 
 
 @app.get("/fx/{currency}")
-async def exchange_rate(currency: str) -> dict[str, str | float]:
+async def exchange_rate(currency: CurrencyPath) -> dict[str, str | float]:
     """The USD exchange rate, from a (simulated) slow synchronous lookup."""
     rate = fx_rate(currency)
     # PITFALL: sleep-in-async: time.sleep in async def freezes every request on the worker.

@@ -25,6 +25,7 @@ from typing import Annotated, Final, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import DateTime, Integer, String, select
 from sqlalchemy.engine import make_url
@@ -42,8 +43,10 @@ __all__ = [
     "FX_LOOKUP_SECONDS",
     "WAREHOUSE_SECONDS",
     "Base",
+    "CurrencyPath",
     "Database",
     "Order",
+    "OrderIdPath",
     "OrderIn",
     "OrderOut",
     "OrderStatus",
@@ -315,11 +318,16 @@ class OrderOut(BaseModel):
 
 # -- the read-only routes, the same in both flavours -----------------------------------
 
+# Path parameters with examples: the docs show them, and `poise doctor --probe` can call
+# the routes (it fills path parameters from the OpenAPI examples).
+OrderIdPath = Annotated[int, PathParam(examples=[1])]
+CurrencyPath = Annotated[str, PathParam(examples=["EUR"], min_length=3, max_length=3)]
+
 read_router = APIRouter(tags=["orders"])
 
 
 @read_router.get("/orders/{order_id}", response_model=OrderOut)
-async def get_order(order_id: int, session: SessionDep) -> Order:
+async def get_order(order_id: OrderIdPath, session: SessionDep) -> Order:
     """One order, or 404."""
     order = await session.get(Order, order_id)
     if order is None:

@@ -25,6 +25,7 @@ from examples.shop.common import (
     FULFILMENT_LOG,
     FX_LOOKUP_SECONDS,
     WAREHOUSE_SECONDS,
+    CurrencyPath,
     Order,
     OrderIn,
     OrderOut,
@@ -161,7 +162,7 @@ async def orders_report(session: SessionDep) -> Response:
 
 
 @app.get("/fx/{currency}")
-async def exchange_rate(currency: str) -> dict[str, str | float]:
+async def exchange_rate(currency: CurrencyPath) -> dict[str, str | float]:
     """The USD exchange rate, from a (simulated) slow lookup that yields to the loop."""
     rate = fx_rate(currency)
     await anyio.sleep(FX_LOOKUP_SECONDS)

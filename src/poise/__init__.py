@@ -12,6 +12,8 @@ The public API is what this module exports; everything else is private and may c
 from __future__ import annotations
 
 from poise._version import __version__
+from poise.admission.deadline import remaining
+from poise.admission.policy import route
 from poise.errors import AlreadyInstalledError, InstallError, PoiseError, SettingsError
 from poise.install import Poise
 from poise.ledger import UNMATCHED, Ledger, current_ledger
@@ -28,4 +30,6 @@ __all__ = [
     "SettingsError",
     "__version__",
     "current_ledger",
+    "remaining",
+    "route",
 ]

@@ -12,10 +12,13 @@ from typing import Any, Final, Literal
 
 from poise._internal import InternalErrors
 from poise._version import __version__
+from poise.admission.controller import Admission
+from poise.admission.limiter import GradientLimiter
+from poise.admission.policy import Policies
 from poise.errors import AlreadyInstalledError, InstallError
 from poise.loop.incidents import IncidentStore
 from poise.loop.monitor import LoopMonitor
-from poise.loop.threadpool import limiter_stats
+from poise.loop.threadpool import limiter_stats, orphaned_thread_work
 from poise.middleware.core import PoiseMiddleware
 from poise.middleware.lifespan import Lifespan
 from poise.observe.api import AdminAPI
@@ -81,6 +84,22 @@ class Poise:
                 incidents=self.incidents,
                 errors=self.errors,
             )
+        self.admission = Admission(
+            GradientLimiter(
+                min_limit=self.settings.admission_min_limit,
+                max_limit=self.settings.admission_max_limit,
+                loop_lag=None if self.monitor is None else self._loop_lag,
+            )
+            if self.settings.admission
+            else None
+        )
+        self._policies = Policies(
+            self._templates,
+            rules=self.settings.admission_priorities,
+            default_deadline=self.settings.deadline,
+            deadline_header=self.settings.deadline_header,
+            errors=self.errors,
+        )
         self._admin = AdminAPI(
             token=self.settings.admin_token,
             stats=self.stats,
@@ -130,6 +149,8 @@ class Poise:
             ),
             monitor=self.monitor,
             server_timing=self.settings.server_timing,
+            admission=self.admission,
+            policies=self._policies,
         )
 
     # -- lifespan ---------------------------------------------------------------------
@@ -163,7 +184,7 @@ class Poise:
             "phase": self.phase,
             "loop": None if monitor is None else monitor.stats(),
             "threadpool": None if monitor is None else limiter_stats(),
-            "admission": None,
+            "admission": self._admission_stats(),
             "pools": None,
             "incidents": (
                 None if monitor is None else [i.to_dict() for i in self.incidents.recent()]
@@ -171,6 +192,16 @@ class Poise:
             "routes": self.requests.routes(),
             "internal_errors": self.errors.snapshot(),
         }
+
+    def _loop_lag(self, since: float) -> float:
+        monitor = self.monitor
+        return 0.0 if monitor is None or not monitor.running else monitor.recent_lag(since)
+
+    def _admission_stats(self) -> dict[str, Any]:
+        stats = self.admission.stats()
+        stats["deadline_header_ignored_total"] = self._policies.header_ignored
+        stats["orphaned_thread_work_total"] = orphaned_thread_work()
+        return stats
 
     def _request_dicts(self, slowest: int | None, limit: int) -> list[dict[str, Any]]:
         if slowest is not None:

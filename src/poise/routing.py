@@ -109,6 +109,16 @@ class RouteTemplates:
 
     # -- building -------------------------------------------------------------------
 
+    def endpoints(self) -> list[tuple[re.Pattern[str], frozenset[str] | None, object]]:
+        """``(path regex, methods or None, endpoint)`` of every plain route, for lookups
+        that must happen before the app routes a request (admission options)."""
+        out = []
+        for entry, keys in _walk(getattr(self._app, "routes", None) or (), ""):
+            if entry.container or len(keys) < 2:
+                continue
+            out.append((entry.pattern(), entry.methods, keys[1]))
+        return out
+
     def _rebuild_allowed(self) -> bool:
         return time.monotonic() - self._built_at >= _REBUILD_INTERVAL
 

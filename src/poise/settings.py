@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_INCIDENT_RING",
     "DEFAULT_RECENT_REQUESTS",
     "ENV_PREFIX",
+    "PRIORITIES",
     "Settings",
 ]
 
@@ -122,6 +123,64 @@ _TOKEN: Final = _Kind(
 )
 
 
+def _optional_duration(low: float, high: float) -> _Kind:
+    inner = _duration(low, high)
+    return _Kind(
+        accepted=f"unset (off), or {inner.accepted}",
+        # An empty variable (or "off") means "no value", so it can switch a default off.
+        parse=lambda text: (
+            None if text.strip().lower() in ("", "off", "none") else _parse_duration(text)
+        ),
+        check=lambda v: v is None or inner.check(v),
+    )
+
+
+_HEADER_RE: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+_HEADER_NAME: Final = _Kind(
+    accepted="unset (off), or an HTTP header name such as X-Request-Deadline",
+    parse=lambda text: text.strip().lower() or None,
+    check=lambda v: (
+        v is None or (isinstance(v, str) and _HEADER_RE.match(v) is not None and v == v.lower())
+    ),
+)
+
+PRIORITIES: Final = ("critical", "default", "sheddable")
+_PRIORITY_RULE_RE: Final = re.compile(r"^(/[^\s=,]*)=(critical|default|sheddable)$")
+
+
+def _parse_priority_rules(text: str) -> tuple[tuple[str, str], ...]:
+    rules = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        match = _PRIORITY_RULE_RE.match(part)
+        if match is None:
+            raise ValueError(part)
+        rules.append((match[1], match[2]))
+    return tuple(rules)
+
+
+_PRIORITY_RULES: Final = _Kind(
+    accepted=(
+        "comma-separated PATH_GLOB=PRIORITY rules, PRIORITY one of critical, default, "
+        "sheddable, e.g. /admin/*=critical,/reports/*=sheddable"
+    ),
+    parse=_parse_priority_rules,
+    check=lambda v: (
+        isinstance(v, tuple)
+        and all(
+            isinstance(r, tuple)
+            and len(r) == 2
+            and isinstance(r[0], str)
+            and r[0].startswith("/")
+            and r[1] in PRIORITIES
+            for r in v
+        )
+    ),
+)
+
+
 def _setting(default: Any, kind: _Kind, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"kind": kind, "doc": doc, "secret": secret})
 
@@ -181,6 +240,45 @@ class Settings:
         "How many finished request ledgers are kept for /api/requests (a ring buffer).",
     )
 
+    admission: bool = _setting(
+        True,
+        _BOOLEAN,
+        "Adaptive admission control: a concurrency limit learned from latency, a short "
+        "CoDel wait queue, and 503 + Retry-After for what does not fit. Off: every "
+        "request goes straight to the app (deadlines still apply).",
+    )
+    admission_min_limit: int = _setting(
+        4,
+        _integer(1, 100_000),
+        "The concurrency limit never goes below this many requests in the app at once.",
+    )
+    admission_max_limit: int = _setting(
+        1000,
+        _integer(1, 100_000),
+        "The concurrency limit never goes above this many requests in the app at once.",
+    )
+    admission_priorities: tuple[tuple[str, str], ...] = _setting(
+        (),
+        _PRIORITY_RULES,
+        "Priority by path pattern (fnmatch globs, first match wins): critical is "
+        "admitted as long as anything is, sheddable is shed first. A route's own "
+        "@poise.route(priority=...) wins over these.",
+    )
+    deadline: float | None = _setting(
+        None,
+        _optional_duration(0.001, 86_400.0),
+        "Default deadline of every request (route options override it): past it the "
+        "handler is cancelled and 504 sent (or the connection closed if the response "
+        "started). Unset: only routes with their own deadline have one.",
+    )
+    deadline_header: str | None = _setting(
+        None,
+        _HEADER_NAME,
+        "A request header carrying the caller's remaining budget in seconds (e.g. "
+        "X-Request-Deadline: 0.8), capped by the route's deadline. Unset: not read. "
+        "Malformed or negative values are ignored and counted.",
+    )
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             kind: _Kind = f.metadata["kind"]
@@ -189,6 +287,12 @@ class Settings:
                 raise SettingsError(
                     f"Settings.{f.name}={_shown(f, value)} is not valid: expected {kind.accepted}"
                 )
+        if self.admission_min_limit > self.admission_max_limit:
+            raise SettingsError(
+                f"admission_min_limit={self.admission_min_limit} is above "
+                f"admission_max_limit={self.admission_max_limit}: the minimum must not "
+                "exceed the maximum"
+            )
 
     def __repr__(self) -> str:
         parts = (f"{f.name}={_shown(f, getattr(self, f.name))}" for f in dataclasses.fields(self))

@@ -23,6 +23,14 @@ def test_demo_prints_the_per_route_table(flavour: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    # First the static audit of the same code...
+    assert f"poise doctor examples/shop/{flavour}.py" in out
+    if flavour == "burnt":
+        assert "GET /fx/{currency} -> exchange_rate (burnt.py:" in out
+        assert "6 error(s), 6 warning(s)" in out
+    else:
+        assert "0 error(s), 0 warning(s)" in out
+    # ...then the measured view of it under load.
     assert f"per-route latency of the {flavour} shop" in out
     for route in (
         "POST /orders",

@@ -315,5 +315,5 @@ async def test_poise_internal_error_is_counted_in_stats_and_the_request_goes_on(
     poise = Poise(BrokenRoutes())
     sent = await request(poise)
     assert sent[0]["status"] == 200
-    assert poise.stats()["internal_errors"] == {"route templates": 1}
+    assert poise.stats()["internal_errors"] == {"route templates": 1, "admission route options": 1}
     assert poise.stats()["routes"]["GET <error>"]["count"] == 1

@@ -200,6 +200,21 @@ class LoopMonitor:
 
     # -- reading ---------------------------------------------------------------------
 
+    def recent_lag(self, since: float) -> float:
+        """The worst heartbeat lateness (loop lag) since ``since`` (``perf_counter``).
+
+        The heartbeat that is overdue right now counts too: a saturated loop has not
+        run it yet.
+        """
+        worst = 0.0
+        for at, lateness in reversed(self._lag):
+            if at < since:
+                break
+            worst = max(worst, lateness)
+        if self.last_beat:
+            worst = max(worst, perf_counter() - self.last_beat - BEAT_INTERVAL)
+        return worst
+
     def stats(self) -> dict[str, Any]:
         """The ``loop`` section of ``/_poise/api/stats``."""
         horizon = perf_counter() - LAG_WINDOW

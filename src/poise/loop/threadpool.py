@@ -19,7 +19,16 @@ import anyio.to_thread
 
 from poise.ledger import _current
 
-__all__ = ["instrument", "limiter_stats"]
+__all__ = ["instrument", "limiter_stats", "orphaned_thread_work"]
+
+# Thread-pool calls that were still running when their request's deadline passed.
+_orphaned = [0]
+
+
+def orphaned_thread_work() -> int:
+    """How many thread-pool calls ran past their request's deadline (this process)."""
+    return _orphaned[0]
+
 
 _original: Callable[..., Any] | None = None
 
@@ -54,6 +63,10 @@ def instrument() -> Callable[[], None]:
             if started:
                 ledger.threadpool_queue += started - queued
                 ledger.threadpool_run += (ended or perf_counter()) - started
+                # Work in a thread cannot be cancelled: past the request's deadline it
+                # ran on for nobody. Counted, so the cost of deadlines on sync code shows.
+                if anyio.current_effective_deadline() < anyio.current_time():
+                    _orphaned[0] += 1
             else:  # cancelled while waiting for a worker
                 ledger.threadpool_queue += perf_counter() - queued
             ledger.threadpool_jumps += 1

@@ -8,15 +8,22 @@ coroutine frame and an ``await`` per request (about a microsecond each here, mea
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
+from contextvars import Token
 from time import perf_counter
 from typing import Final
 
+import anyio
+
 from poise._internal import InternalErrors
+from poise.admission.controller import Admission
+from poise.admission.deadline import _deadline
+from poise.admission.policy import Policies
 from poise.ledger import Ledger, LedgerSink, _current
 from poise.loop.monitor import LoopMonitor
 from poise.loop.steps import timed_steps
 from poise.middleware.lifespan import Lifespan
-from poise.routing import RouteTemplates
+from poise.responses import send_problem
+from poise.routing import RouteTemplates, _route_path
 from poise.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CLIENT_CLOSED_REQUEST", "KNOWN_METHODS", "PoiseMiddleware"]
@@ -50,6 +57,8 @@ class PoiseMiddleware:
         monitor: times each step of the request's task while it runs, and knows the
             requests in flight (for stalls); ``None`` when loop monitoring is off.
         server_timing: add a ``Server-Timing`` header to each response.
+        admission: the concurrency limit and its queue; ``policies``: each request's
+            priority and deadline. Both ``None``: neither (the bare ledger).
     """
 
     def __init__(
@@ -63,6 +72,8 @@ class PoiseMiddleware:
         lifespan: Lifespan | None = None,
         monitor: LoopMonitor | None = None,
         server_timing: bool = False,
+        admission: Admission | None = None,
+        policies: Policies | None = None,
     ) -> None:
         self.app = app
         self._templates = templates
@@ -72,6 +83,8 @@ class PoiseMiddleware:
         self._lifespan = lifespan
         self._monitor = monitor
         self._server_timing = server_timing
+        self._admission = admission
+        self._policies = policies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,6 +135,34 @@ class PoiseMiddleware:
             if kind == "http.response.body" and not message.get("more_body", False):
                 ledger.wall = perf_counter() - ledger.start
 
+        admission = self._admission
+        deadline: float | None = None
+        waited = 0.0
+        if admission is not None:
+            policies = self._policies
+            assert policies is not None
+            if policies.trivial:
+                priority, deadline = 1, policies.default_deadline  # DEFAULT
+            else:
+                priority, deadline = policies.of(scope, _route_path_of(scope, root_path))
+            if policies.header is not None:
+                deadline = policies.header_deadline(scope, deadline)
+            if not admission.try_admit(priority):
+                queued_at = perf_counter()
+                admitted = await admission.wait(priority, deadline)
+                waited = perf_counter() - queued_at
+                if not admitted:
+                    await self._refuse(scope, ledger, token, send_timed, admission, deadline,
+                                       waited, root_path)  # fmt: skip
+                    return
+            if deadline is not None:
+                deadline -= waited
+                if deadline <= 0:
+                    admission.release(None)
+                    await self._refuse(scope, ledger, token, send_timed, admission, 0.0,
+                                       waited, root_path)  # fmt: skip
+                    return
+
         monitor = self._monitor
         call: Awaitable[None]
         if monitor is not None and monitor.running:
@@ -131,13 +172,38 @@ class PoiseMiddleware:
         else:
             inflight = None
             call = self.app(scope, receive_watching, send_timed)
+        deadline_token = None
         try:
-            await call
+            if deadline is None:
+                await call
+            else:
+                at = anyio.current_time() + deadline
+                deadline_token = _deadline.set(at)
+                with anyio.CancelScope(deadline=at) as cancel_scope:
+                    await call
+                if cancel_scope.cancelled_caught:
+                    ledger.outcome = "deadline"
+                    if ledger.status == 0:
+                        await send_problem(send_timed, 504, detail=(
+                            f"the request did not finish within its deadline of {deadline:.3g} s"
+                        ))  # fmt: skip
+                    # Else the response has started and cannot become a 504: returning
+                    # without finishing it makes the server close the connection.
         except BaseException:
             if ledger.outcome is None:
                 ledger.outcome = "client_disconnected" if disconnected else "error"
             raise
         finally:
+            if deadline_token is not None:
+                _deadline.reset(deadline_token)
+            if admission is not None:
+                if ledger.outcome == "deadline":
+                    admission.expired()
+                    admission.release(None)
+                elif disconnected:
+                    admission.release(None)
+                else:
+                    admission.release(perf_counter() - ledger.start - waited)
             _current.reset(token)
             if inflight is not None:
                 del inflight[ledger]
@@ -152,16 +218,46 @@ class PoiseMiddleware:
                     ledger.outcome = "ok" if ledger.status < 500 else "error"
                 else:
                     ledger.outcome = "client_disconnected" if disconnected else "error"
+            self._finish(scope, ledger, root_path)
+
+    async def _refuse(self, scope: Scope, ledger: Ledger, token: Token[Ledger | None],
+                      send: Send, admission: Admission, deadline: float | None,
+                      waited: float, root_path: str) -> None:  # fmt: skip
+        """Answer a request that does not get into the app: 503 shed, or 504 if its
+        deadline passed before it could start. Recorded like any other request."""
+        try:
+            if deadline is not None and deadline <= waited:
+                ledger.outcome = "deadline"
+                admission.deadline_total += 1
+                await send_problem(send, 504, detail=(
+                    "the request's deadline passed before it could start"
+                ))  # fmt: skip
+            else:
+                ledger.outcome = "shed"
+                admission.shed_total += 1
+                retry = admission.retry_after()
+                await send_problem(send, 503, headers=[(b"retry-after", b"%d" % retry)],
+                                   detail="overloaded: the request was not started; retry "
+                                   f"after {retry} s")  # fmt: skip
+        finally:
+            _current.reset(token)
+            if not ledger.wall:
+                ledger.wall = perf_counter() - ledger.start
+            if ledger.status == 0:
+                ledger.status = CLIENT_CLOSED_REQUEST
+            self._finish(scope, ledger, root_path)
+
+    def _finish(self, scope: Scope, ledger: Ledger, root_path: str) -> None:
+        try:
+            ledger.route = self._templates.resolve(scope, ledger.status, root_path)
+        except Exception as exc:
+            self._errors.report("route templates", exc)
+            ledger.route = "<error>"
+        for sink in self._sinks:
             try:
-                ledger.route = self._templates.resolve(scope, ledger.status, root_path)
+                sink(ledger)
             except Exception as exc:
-                self._errors.report("route templates", exc)
-                ledger.route = "<error>"
-            for sink in self._sinks:
-                try:
-                    sink(ledger)
-                except Exception as exc:
-                    self._errors.report(getattr(sink, "__qualname__", repr(sink)), exc)
+                self._errors.report(getattr(sink, "__qualname__", repr(sink)), exc)
 
     def _endpoint_under_root_path(self, scope: Scope) -> ASGIApp | None:
         # Servers that include root_path in path (uvicorn --root-path).
@@ -170,6 +266,10 @@ class PoiseMiddleware:
         if path.startswith(root_path):
             return self._endpoints.get(path[len(root_path) :])
         return None
+
+
+def _route_path_of(scope: Scope, root_path: str) -> str:
+    return _route_path(scope, root_path) if root_path else scope["path"]
 
 
 def with_server_timing(

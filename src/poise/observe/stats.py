@@ -70,6 +70,8 @@ class RouteStats:
         row["mean_s"] = None if mean is None else round(mean, 6)
         row["max_s"] = round(latency.max, 6)
         row["outcomes"] = dict(sorted(self.outcomes.items()))
+        row["shed"] = self.outcomes.get("shed", 0)
+        row["deadline"] = self.outcomes.get("deadline", 0)
         count = latency.count
         for name in ("on_loop", "stalled", "threadpool_queue", "threadpool_run"):
             total: float = getattr(self, name)

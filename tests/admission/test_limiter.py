@@ -1,0 +1,150 @@
+"""The gradient limiter and the admission queue, driven directly."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from poise.admission.controller import Admission
+from poise.admission.limiter import MIN_SAMPLES, WARMUP_WINDOWS, WINDOW, GradientLimiter
+from poise.admission.policy import CRITICAL, DEFAULT, SHEDDABLE, route
+from poise.errors import SettingsError
+
+
+def feed(limiter: GradientLimiter, latency: float, in_flight: int, windows: int,
+         start: float = 0.0) -> float:  # fmt: skip
+    """``windows`` full windows of samples at ``latency``; returns the clock after them."""
+    now = start
+    for _ in range(windows):
+        for _ in range(MIN_SAMPLES):
+            now += WINDOW / (MIN_SAMPLES - 1) + 1e-6
+            limiter.sample(latency, in_flight, now)
+    return now
+
+
+def test_warm_up_admits_up_to_the_max_then_starts_at_twice_the_peak() -> None:
+    limiter = GradientLimiter(min_limit=4, max_limit=1000)
+    assert limiter.capacity == 1000
+    assert limiter.warming
+    feed(limiter, 0.010, in_flight=30, windows=WARMUP_WINDOWS)
+    assert not limiter.warming
+    assert limiter.capacity == 60
+    assert limiter.long == pytest.approx(0.010)
+
+
+def test_grows_while_latency_holds() -> None:
+    limiter = GradientLimiter(min_limit=4, max_limit=1000)
+    now = feed(limiter, 0.010, in_flight=30, windows=WARMUP_WINDOWS)
+    start = limiter.limit
+    feed(limiter, 0.011, in_flight=int(start), windows=10, start=now)
+    assert limiter.limit > start + 10
+
+
+def test_a_busy_loop_thread_shrinks_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No loop monitor: the loop thread's CPU share alone says the loop is the bottleneck."""
+    import poise.admission.limiter as module
+
+    class Clock:
+        cpu = 0.0
+
+        def thread_time(self) -> float:
+            self.cpu += 0.11  # read once per window: busy the whole window
+            return self.cpu
+
+    limiter = GradientLimiter(min_limit=4, max_limit=1000)
+    now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
+    start = limiter.limit
+    monkeypatch.setattr(module, "time", Clock())
+    feed(limiter, 0.060, in_flight=int(start), windows=5, start=now)
+    assert limiter.congested
+    assert limiter.limit < start * 0.8
+    assert limiter.long < 0.040  # the baseline did not follow the congestion
+
+
+def test_a_lagging_loop_shrinks_the_limit_and_keeps_the_baseline() -> None:
+    lag = [0.0]
+    limiter = GradientLimiter(min_limit=4, max_limit=1000, loop_lag=lambda since: lag[0])
+    now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
+    start = limiter.limit
+    lag[0] = 0.2  # the loop is the bottleneck
+    feed(limiter, 0.060, in_flight=int(start), windows=5, start=now)
+    assert limiter.congested
+    assert limiter.limit == pytest.approx(start * 0.9**5)
+    assert limiter.long == pytest.approx(0.020)
+
+
+def test_a_slower_dependency_moves_the_baseline_instead() -> None:
+    """Latency triples while the loop stays on time: Little's law needs more
+    concurrency, so the limit must not collapse; the baseline follows in a few windows."""
+    limiter = GradientLimiter(min_limit=4, max_limit=1000, loop_lag=lambda since: 0.001)
+    now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
+    start = limiter.limit
+    feed(limiter, 0.060, in_flight=int(start), windows=20, start=now)
+    assert not limiter.congested
+    assert limiter.long == pytest.approx(0.060, rel=0.05)
+    assert limiter.limit > start
+
+
+def test_app_limited_traffic_does_not_grow_the_limit() -> None:
+    limiter = GradientLimiter(min_limit=4, max_limit=1000)
+    now = feed(limiter, 0.010, in_flight=30, windows=WARMUP_WINDOWS)
+    before = limiter.limit
+    feed(limiter, 0.010, in_flight=3, windows=20, start=now)  # using 3 of 60
+    assert limiter.limit == before
+
+
+def test_deadline_expiry_backs_off_once_per_window() -> None:
+    limiter = GradientLimiter(min_limit=4, max_limit=1000)
+    feed(limiter, 0.010, in_flight=50, windows=WARMUP_WINDOWS)
+    before = limiter.limit
+    limiter.drop()
+    limiter.drop()
+    assert limiter.limit == pytest.approx(before * 0.9)
+
+
+def test_route_options_are_validated() -> None:
+    with pytest.raises(SettingsError, match="expected one of critical, default, sheddable"):
+        route(priority="urgent")
+    with pytest.raises(SettingsError, match=r"expected seconds > 0"):
+        route(deadline=0)
+
+
+def pinned(limit: int) -> Admission:
+    return Admission(GradientLimiter(min_limit=limit, max_limit=limit))
+
+
+@pytest.mark.anyio
+async def test_queue_is_half_the_limit_and_critical_evicts() -> None:
+    admission = pinned(4)
+    assert all(admission.try_admit(DEFAULT) for _ in range(4))
+    assert not admission.try_admit(DEFAULT)
+    outcomes: dict[str, bool] = {}
+
+    async def wait(name: str, priority: int) -> None:
+        outcomes[name] = await admission.wait(priority, None)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait, "a", DEFAULT)
+        group.start_soon(wait, "b", SHEDDABLE)
+        await anyio.sleep(0.01)
+        assert admission.queued == 2  # capacity: 4 / 2
+        group.start_soon(wait, "c", DEFAULT)  # full: evicts the sheddable one
+        group.start_soon(wait, "d", CRITICAL)  # full of defaults: evicts the newest
+        await anyio.sleep(0.01)
+        assert outcomes == {"b": False, "c": False}
+        admission.release(0.01)  # a slot frees: critical first
+        admission.release(0.01)
+    assert outcomes == {"a": True, "b": False, "c": False, "d": True}
+    assert admission.in_flight == 4
+
+
+@pytest.mark.anyio
+async def test_waiting_times_out_and_a_standing_queue_sheds_sheddable_at_once() -> None:
+    admission = pinned(2)
+    assert admission.try_admit(DEFAULT)
+    assert admission.try_admit(DEFAULT)
+    started = anyio.current_time()
+    assert not await admission.wait(DEFAULT, None)  # nothing frees up within INTERVAL
+    assert 0.09 < anyio.current_time() - started < 1.0
+    assert not await admission.wait(DEFAULT, budget=0.0)
+    assert admission.queued == 0

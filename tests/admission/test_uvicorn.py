@@ -1,0 +1,212 @@
+"""Admission and deadlines against a real uvicorn process (tests/apps/overload.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+pytestmark = [pytest.mark.uvicorn, pytest.mark.anyio]
+
+PINNED = {"POISE_ADMISSION_MIN_LIMIT": "2", "POISE_ADMISSION_MAX_LIMIT": "2"}
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def get(client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response:
+    return await client.get(path, **kwargs)
+
+
+async def test_over_the_limit_is_shed_with_retry_after_without_entering(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve("overload:app", env=PINNED)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        busy = [asyncio.create_task(get(client, "/slow", params={"seconds": 1})) for _ in range(2)]
+        await asyncio.sleep(0.3)  # both admitted and sleeping: the limit (2) is reached
+        extra = [asyncio.create_task(get(client, "/slow")) for _ in range(3)]
+        # poise's own endpoints bypass admission: stats answer during the overload.
+        stats = (await client.get("/_poise/api/stats")).json()
+        assert stats["admission"]["limit"] == 2
+        assert stats["admission"]["in_flight"] == 2
+        shed = await asyncio.gather(*extra)
+        done = await asyncio.gather(*busy)
+        entered = (await client.get("/entered")).json()
+        stats = (await client.get("/_poise/api/stats")).json()
+
+    assert [r.status_code for r in done] == [200, 200]
+    assert [r.status_code for r in shed] == [503, 503, 503]
+    for response in shed:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) >= 1
+        assert response.json()["status"] == 503
+    assert entered == {"slow": 2}  # the shed requests never reached the handler
+    assert stats["admission"]["shed_total"] == 3
+    assert stats["routes"]["GET /slow"]["shed"] == 3
+    assert stats["routes"]["GET /slow"]["outcomes"] == {"ok": 2, "shed": 3}
+
+
+async def test_critical_is_admitted_while_sheddable_is_shed(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve("overload:app", env=PINNED)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        busy = [asyncio.create_task(get(client, "/slow", params={"seconds": 0.6}))
+                for _ in range(2)]  # fmt: skip
+        await asyncio.sleep(0.3)
+        sheddable = [asyncio.create_task(get(client, "/sheddable")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        critical = await get(client, "/critical")
+        results = await asyncio.gather(*sheddable, *busy)
+        entered = (await client.get("/entered")).json()
+
+    assert critical.status_code == 200
+    assert [r.status_code for r in results[:3]] == [503, 503, 503]
+    assert entered == {"slow": 2, "critical": 1}
+
+
+async def test_deadline_cancels_a_postgres_query_and_frees_the_pool(
+    serve: Callable[..., Server],
+) -> None:
+    try:
+        watcher = await asyncpg.connect(**POSTGRES, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("POISE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"PostgreSQL is unreachable: {exc!r}")
+        pytest.skip(f"PostgreSQL is unreachable: {exc!r}")
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    server = serve("overload:app", env={"DATABASE_URL": url})
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+            assert (await client.get("/pg-quick")).json() == {"value": 1}  # pool warmed
+            started = time.perf_counter()
+            response = await client.get("/pg-sleep")
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 504, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert elapsed < 0.35, elapsed
+            assert (await client.get("/pool")).json() == {"checked_out": 0}
+
+            running = -1
+            until = time.monotonic() + 1.0
+            while time.monotonic() < until:
+                running = await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                    "AND query LIKE 'SELECT pg_sleep(5)%'"
+                )
+                if running == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert running == 0, "the cancelled query is still running on the server"
+
+            started = time.perf_counter()
+            quick = await client.get("/pg-quick")  # the same pool of one, right away
+            assert quick.json() == {"value": 1}
+            assert time.perf_counter() - started < 1.0
+            stats = (await client.get("/_poise/api/stats")).json()
+    finally:
+        await watcher.close()
+    assert stats["admission"]["deadline_total"] == 1
+    assert stats["routes"]["GET /pg-sleep"]["deadline"] == 1
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[tuple[str, threading.Event]]:
+    """A TCP server that accepts and reads, never answers; the event is set when the
+    client closes its connection (the outbound call was aborted)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(10)
+    closed = threading.Event()
+
+    def serve_one() -> None:
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return
+        connection.settimeout(10)
+        with connection:
+            try:
+                while connection.recv(4096):
+                    pass
+                closed.set()  # EOF: the client closed it
+            except OSError:
+                closed.set()
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    host, port = listener.getsockname()
+    try:
+        yield f"http://{host}:{port}/never", closed
+    finally:
+        listener.close()
+        thread.join(15)
+
+
+async def test_deadline_aborts_a_hanging_outbound_call(
+    serve: Callable[..., Server], hanging_server: tuple[str, threading.Event]
+) -> None:
+    url, closed = hanging_server
+    server = serve("overload:app", env={"HANG_URL": url})
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        started = time.perf_counter()
+        response = await client.get("/hang")
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 504
+    assert elapsed < 1.0
+    assert closed.wait(2), "the outbound connection was not closed at the deadline"
+
+
+async def test_deadline_header_bad_values_are_ignored_and_counted(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve("overload:app", env={"POISE_DEADLINE_HEADER": "X-Request-Deadline"})
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        for bad in ("abc", "-1", "nan"):
+            response = await client.get("/slow", params={"seconds": 0.05},
+                                        headers={"x-request-deadline": bad})  # fmt: skip
+            assert response.status_code == 200, bad
+        budget = (await client.get("/budget", headers={"x-request-deadline": "0.8"})).json()
+        short = await client.get("/slow", params={"seconds": 1},
+                                 headers={"x-request-deadline": "0.1"})  # fmt: skip
+        expired = await client.get("/slow", headers={"x-request-deadline": "0"})
+        none = (await client.get("/budget")).json()
+        stats = (await client.get("/_poise/api/stats")).json()
+        entered = (await client.get("/entered")).json()
+    assert stats["admission"]["deadline_header_ignored_total"] == 3
+    assert 0.5 < budget["remaining"] <= 0.8 + 1e-9
+    assert none == {"remaining": None}
+    assert short.status_code == 504
+    assert expired.status_code == 504
+    assert expired.json()["detail"] == "the request's deadline passed before it could start"
+    assert entered["slow"] == 4  # 3 with ignored headers, 1 cancelled; not the expired one
+
+
+async def test_deadline_after_the_response_started_closes_the_connection(
+    serve: Callable[..., Server],
+) -> None:
+    server = serve("overload:app")
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        started = time.perf_counter()
+        async with client.stream("GET", "/stream") as response:
+            assert response.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):  # closed mid-body
+                await response.aread()
+        assert time.perf_counter() - started < 2.0
+        stats = (await client.get("/_poise/api/stats")).json()
+    assert stats["routes"]["GET /stream"]["deadline"] == 1

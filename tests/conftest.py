@@ -92,15 +92,22 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(
-        target: str, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+        target: str,
+        *,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        runner: str = "uvicorn",
     ) -> Server:
+        """``runner``: ``uvicorn`` (plain) or ``poise`` (``poise run``, with the drain)."""
         port = free_port()
-        log = tmp_path / f"uvicorn-{port}.log"
+        log = tmp_path / f"{runner}-{port}.log"
+        launcher = ["uvicorn", target, "--lifespan", "on"]
+        if runner == "poise":
+            launcher = ["poise", "run", target]
         command = [
-            sys.executable, *_coverage_prefix(), "-m", "uvicorn", target,
+            sys.executable, *_coverage_prefix(), "-m", *launcher,
             "--app-dir", str(APPS_DIR),
-            "--host", "127.0.0.1", "--port", str(port),
-            "--lifespan", "on", "--no-access-log", *args,
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", *args,
         ]  # fmt: skip
         with log.open("wb") as out:
             process = subprocess.Popen(

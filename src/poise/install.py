@@ -10,12 +10,18 @@ import contextlib
 import time
 from typing import Any, Final, Literal
 
+import anyio
+import anyio.to_thread
+
 from poise._internal import InternalErrors
 from poise._version import __version__
 from poise.admission.controller import Admission
 from poise.admission.limiter import GradientLimiter
 from poise.admission.policy import Policies
 from poise.errors import AlreadyInstalledError, InstallError
+from poise.health.endpoints import HealthEndpoints, HealthPaths
+from poise.health.probe_port import ProbeServer
+from poise.health.state import Health, HealthLimits
 from poise.loop.incidents import IncidentStore
 from poise.loop.monitor import LoopMonitor
 from poise.loop.threadpool import limiter_stats, orphaned_thread_work
@@ -100,6 +106,25 @@ class Poise:
             deadline_header=self.settings.deadline_header,
             errors=self.errors,
         )
+        self.health = Health(
+            HealthLimits(
+                live_loop_stuck=self.settings.live_loop_stuck,
+                ready_max_lag=self.settings.ready_max_lag,
+                ready_max_shed=self.settings.ready_max_shed,
+                ready_pool_window=self.settings.ready_pool_window,
+                ready_hold=self.settings.ready_hold,
+            ),
+            started=self._serving,
+            shedding=self._shedding if self.settings.admission else None,
+            errors=self.errors,
+        )
+        self._health_paths = HealthPaths(
+            live=self.settings.livez_path,
+            ready=self.settings.readyz_path,
+            startup=self.settings.startupz_path,
+            health=self.settings.healthz_path,
+        )
+        self.probe_server: ProbeServer | None = None
         self._admin = AdminAPI(
             token=self.settings.admin_token,
             stats=self.stats,
@@ -143,9 +168,15 @@ class Poise:
             templates=self._templates,
             sinks=[self.requests.record],
             errors=self.errors,
-            endpoints=self._admin.endpoints(self.settings.admin_prefix),
+            endpoints={
+                **HealthEndpoints(self.health, self._health_paths, self._admin.allowed).endpoints(),
+                **self._admin.endpoints(self.settings.admin_prefix),
+            },
             lifespan=Lifespan(
-                startup=self._startup, started=self._started, shutdown=self._shutdown
+                startup=self._startup,
+                started=self._started,
+                stopping=self._stopping,
+                shutdown=self._shutdown,
             ),
             monitor=self.monitor,
             server_timing=self.settings.server_timing,
@@ -160,14 +191,37 @@ class Poise:
         if self.monitor is not None:
             # Before the app's own start-up, so blocks there are caught too.
             self.monitor.start()
+        self.health.start()
+        port = self.settings.probe_port
+        if port is not None and self.probe_server is None:
+            server = ProbeServer(self.health, self._health_paths, self.settings.probe_host, port)
+            if server.start():
+                self.probe_server = server
 
     async def _started(self) -> None:
         self.phase = "serving"
+        self.health.evaluate(time.monotonic())
+
+    async def _stopping(self) -> None:
+        # The server asked the app to shut down: whatever ran before (poise run's drain,
+        # or none under a plain server), from now on the process is not ready.
+        self.health.begin_drain()
 
     async def _shutdown(self) -> None:
         self.phase = "stopped"
+        self.health.begin_drain()
+        await self.health.stop()
+        server, self.probe_server = self.probe_server, None
+        if server is not None:
+            await anyio.to_thread.run_sync(server.stop)
         if self.monitor is not None:
             await self.monitor.stop()
+
+    def _serving(self) -> bool:
+        return self.phase == "serving"
+
+    def _shedding(self) -> tuple[int, int]:
+        return self.admission.shed_total, self.admission.finished_total
 
     # -- reading --------------------------------------------------------------------
 
@@ -190,6 +244,7 @@ class Poise:
                 None if monitor is None else [i.to_dict() for i in self.incidents.recent()]
             ),
             "routes": self.requests.routes(),
+            "health": self._health_stats(),
             "internal_errors": self.errors.snapshot(),
         }
 
@@ -202,6 +257,23 @@ class Poise:
         stats["deadline_header_ignored_total"] = self._policies.header_ignored
         stats["orphaned_thread_work_total"] = orphaned_thread_work()
         return stats
+
+    def _health_stats(self) -> dict[str, Any]:
+        health = self.health
+        return {
+            "state": health.state,
+            "reasons": list(health.reasons),
+            "probe_port": None if self.probe_server is None else self.probe_server.port,
+            "checks": {
+                name: {
+                    "critical": check.critical,
+                    "runs": check.runs,
+                    "abandoned_threads": check.abandoned_threads,
+                    **({} if check.result is None else check.result.to_dict()),
+                }
+                for name, check in health.checks.items()
+            },
+        }
 
     def _request_dicts(self, slowest: int | None, limit: int) -> list[dict[str, Any]]:
         if slowest is not None:

@@ -41,7 +41,9 @@ DEFAULT_INCIDENT_RING: Final = 100
 
 # POISE_* names that belong to poise's own tooling rather than to Settings; they are
 # not typos and must not be warned about.
-_NON_SETTING_ENV: Final = frozenset({"POISE_REQUIRE_SERVICES"})
+_NON_SETTING_ENV: Final = frozenset(
+    {"POISE_REQUIRE_SERVICES", "POISE_RUN_TARGET", "POISE_RUN_FACTORY"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,39 @@ _HEADER_NAME: Final = _Kind(
         v is None or (isinstance(v, str) and _HEADER_RE.match(v) is not None and v == v.lower())
     ),
 )
+
+
+def _optional_path() -> _Kind:
+    return _Kind(
+        accepted=f"unset (off), or {_URL_PATH.accepted}",
+        parse=lambda text: None if text.strip().lower() in ("", "off", "none") else text.strip(),
+        check=lambda v: v is None or _URL_PATH.check(v),
+    )
+
+
+_PORT: Final = _Kind(
+    accepted="unset (off), or a TCP port from 0 to 65535 (0: any free port)",
+    parse=lambda text: None if text.strip().lower() in ("", "off", "none") else int(text, 10),
+    check=lambda v: (
+        v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535)
+    ),
+)
+
+_HOST_RE: Final = re.compile(r"^[A-Za-z0-9.:%-]{1,253}$")
+_HOST: Final = _Kind(
+    accepted="a host name or IP address to listen on, such as 0.0.0.0 or ::",
+    parse=str.strip,
+    check=lambda v: isinstance(v, str) and _HOST_RE.match(v) is not None,
+)
+
+_FRACTION: Final = _Kind(
+    accepted="a fraction above 0 and at most 1, such as 0.5",
+    parse=lambda text: float(text.strip()),
+    check=lambda v: (
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= 1
+    ),
+)
+
 
 PRIORITIES: Final = ("critical", "default", "sheddable")
 _PRIORITY_RULE_RE: Final = re.compile(r"^(/[^\s=,]*)=(critical|default|sheddable)$")
@@ -279,6 +314,84 @@ class Settings:
         "Malformed or negative values are ignored and counted.",
     )
 
+    livez_path: str | None = _setting(
+        "/livez",
+        _optional_path(),
+        "Liveness probe: 503 only when the event loop has not come back for "
+        "live_loop_stuck. Answered before the app and before admission. Unset: off.",
+    )
+    readyz_path: str | None = _setting(
+        "/readyz",
+        _optional_path(),
+        "Readiness probe: 503 while starting, degraded (a critical check failing, a pool "
+        "saturated, loop lag or shedding too high) or draining. Unset: off.",
+    )
+    startupz_path: str | None = _setting(
+        "/startupz",
+        _optional_path(),
+        "Startup probe: 200 once the lifespan start-up finished and every critical check "
+        "passed once. Unset: off.",
+    )
+    healthz_path: str | None = _setting(
+        "/healthz",
+        _optional_path(),
+        "Everything, as application/health+json: full detail for admin clients (loopback "
+        "or the admin token), the status alone for others. Unset: off.",
+    )
+    probe_port: int | None = _setting(
+        None,
+        _PORT,
+        "Also serve the live/ready/startup probes on this port from a thread of their "
+        "own, so they answer while the loop is congested or blocked. Unset: off.",
+    )
+    probe_host: str = _setting(
+        "0.0.0.0",
+        _HOST,
+        "The address the probe port listens on (the kubelet probes the pod's IP).",
+    )
+    live_loop_stuck: float = _setting(
+        10.0,
+        _duration(0.5, 3600.0),
+        "/livez fails once the event loop has not come back for this long (a busy loop "
+        "is alive; a stuck one is not).",
+    )
+    ready_max_lag: float = _setting(
+        0.5,
+        _duration(0.01, 60.0),
+        "/readyz fails while the loop lag p99 over the last 10 s is above this (and "
+        "recovers below half of it).",
+    )
+    ready_max_shed: float = _setting(
+        0.5,
+        _FRACTION,
+        "/readyz fails while admission sheds more than this fraction of the requests "
+        "over the last 10 s (and recovers below half of it).",
+    )
+    ready_pool_window: float = _setting(
+        1.0,
+        _duration(0.0, 600.0),
+        "/readyz fails once a tracked pool has been saturated (every connection in use, "
+        "requests waiting) for this long.",
+    )
+    ready_hold: float = _setting(
+        2.0,
+        _duration(0.0, 600.0),
+        "Readiness stays in ready or degraded at least this long before changing, so a "
+        "borderline signal does not make it flap.",
+    )
+    drain_delay: float = _setting(
+        5.0,
+        _duration(0.0, 3600.0),
+        "poise run: after SIGTERM/SIGINT, /readyz answers 503 and the app keeps "
+        "serving this long, so load balancers stop sending, before the listener closes.",
+    )
+    drain_timeout: float = _setting(
+        20.0,
+        _duration(0.0, 3600.0),
+        "poise run: how long requests in flight may take to finish once the listener "
+        "closed, before the lifespan shutdown runs.",
+    )
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             kind: _Kind = f.metadata["kind"]
@@ -292,6 +405,13 @@ class Settings:
                 f"admission_min_limit={self.admission_min_limit} is above "
                 f"admission_max_limit={self.admission_max_limit}: the minimum must not "
                 "exceed the maximum"
+            )
+        paths = [p for p in (self.livez_path, self.readyz_path, self.startupz_path,
+                             self.healthz_path) if p is not None]  # fmt: skip
+        if len(set(paths)) != len(paths):
+            raise SettingsError(
+                f"the health endpoints need distinct paths, got {paths}: give each of "
+                "livez_path, readyz_path, startupz_path and healthz_path its own"
             )
 
     def __repr__(self) -> str:

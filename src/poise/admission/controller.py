@@ -56,6 +56,7 @@ class Admission:
         self.in_flight = 0
         self.shed_total = 0
         self.deadline_total = 0
+        self.finished_total = 0
         self._queues: tuple[deque[_Waiter], ...] = (deque(), deque(), deque())
         self._queued = 0
         self._last_empty = perf_counter()
@@ -127,6 +128,7 @@ class Admission:
         ``None``: it does not count as a latency sample (client gone, deadline).
         """
         self.in_flight -= 1
+        self.finished_total += 1
         limiter = self.limiter
         if limiter is None:
             return

@@ -26,13 +26,18 @@ class Lifespan:
         startup: awaited when the server sends ``lifespan.startup``, before the app sees
             it. If it raises, the app's start-up fails with that error.
         started: awaited after the app reports ``lifespan.startup.complete``.
+        stopping: awaited when the server sends ``lifespan.shutdown``, before the app
+            sees it.
         shutdown: awaited after the app's shutdown finished (or its start-up failed),
             before the server is told.
     """
 
-    def __init__(self, *, startup: Hook, started: Hook, shutdown: Hook) -> None:
+    def __init__(
+        self, *, startup: Hook, started: Hook, shutdown: Hook, stopping: Hook | None = None
+    ) -> None:
         self._startup = startup
         self._started = started
+        self._stopping = stopping
         self._shutdown = shutdown
 
     async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
@@ -47,6 +52,8 @@ class Lifespan:
                 startup_seen = True
                 await self._startup()
                 poise_up = True
+            elif message["type"] == "lifespan.shutdown" and self._stopping is not None:
+                await self._stopping()
             return message
 
         async def send_hooked(message: Message) -> None:
@@ -91,6 +98,8 @@ class Lifespan:
                 await self._started()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._stopping is not None:
+                    await self._stopping()
                 await self._shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

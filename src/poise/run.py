@@ -1,0 +1,203 @@
+"""``poise run module:app``: uvicorn with poise installed and a drain on SIGTERM / SIGINT.
+
+uvicorn on its own stops accepting connections the moment it is signalled, so a load
+balancer still sending to the pod gets refused connections, and ``/readyz`` never had a
+chance to say 503. Under ``poise run`` the first SIGTERM or SIGINT:
+
+1. flips readiness to ``draining`` (``/readyz`` and the probe port answer 503 at once);
+2. keeps serving for ``drain_delay`` seconds, so load balancers see that and stop;
+3. lets uvicorn close its listeners and finish the requests in flight, for up to
+   ``drain_timeout`` seconds (uvicorn's graceful shutdown);
+4. runs the app's lifespan shutdown, so shared clients and pools close; exits 0.
+
+A second signal skips what is left of the delay; a third stops at once.
+
+How: the app is loaded through :func:`app` (a uvicorn factory), in the server's own
+process and loop, right after uvicorn installed its signal handlers. There poise takes
+the SIGTERM/SIGINT handlers over for that server. The same happens in each worker
+process with ``--workers N`` (uvicorn's supervisor sends each worker SIGTERM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, Final
+
+from poise import Poise
+from poise.errors import PoiseError
+
+__all__ = ["STARTUP_FAILURE", "RunError", "app", "serve"]
+
+logger = logging.getLogger("poise")
+
+STARTUP_FAILURE: Final = 3  # uvicorn's exit code when the app's start-up fails
+_TARGET_ENV: Final = "POISE_RUN_TARGET"
+_FACTORY_ENV: Final = "POISE_RUN_FACTORY"
+_HANDLED: Final = (signal.SIGINT, signal.SIGTERM)
+
+_loaded: dict[str, Any] = {}
+
+
+class RunError(PoiseError):
+    """The target cannot be imported or is not an ASGI app (one-line reason, exit 2)."""
+
+
+def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: int = 1,
+          **uvicorn_options: Any) -> int:  # fmt: skip
+    """Run ``target`` under uvicorn with poise and the drain; the exit code.
+
+    Raises:
+        RunError: the target does not import or is not an ASGI app.
+    """
+    import uvicorn
+
+    _log_like_uvicorn(uvicorn_options.get("log_level", "info"))
+    sys.path.insert(0, os.path.abspath(app_dir))
+    os.environ[_TARGET_ENV] = target
+    os.environ[_FACTORY_ENV] = "1" if factory else ""
+    if workers == 1:
+        the_app = _load(target, factory)  # a clear error now, not a traceback later
+        poise = _poise_of(the_app)
+        uvicorn_options["timeout_graceful_shutdown"] = poise.settings.drain_timeout
+    else:
+        _check_importable(target)
+    config = uvicorn.Config(
+        "poise.run:app", factory=True, workers=workers, lifespan="on", **uvicorn_options
+    )
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def _log_like_uvicorn(level: str) -> None:
+    """poise's own lines (the drain) next to uvicorn's, in its format."""
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if level in ("info", "debug", "trace") else logging.WARNING)
+
+
+def app() -> Any:
+    """The uvicorn factory ``poise run`` serves: the target app, with poise installed.
+
+    Called by uvicorn inside its server (once per worker process). Besides loading the
+    app, it takes over the server's SIGTERM/SIGINT handling for the drain.
+    """
+    target = os.environ.get(_TARGET_ENV)
+    if not target:
+        raise RunError(f"{_TARGET_ENV} is not set: start the app with `poise run module:app`")
+    the_app = _load(target, bool(os.environ.get(_FACTORY_ENV)))
+    _take_over_signals(_poise_of(the_app))
+    return the_app
+
+
+def _load(target: str, factory: bool) -> Any:
+    cached = _loaded.get(target)
+    if cached is not None:
+        return cached
+    from uvicorn.importer import ImportFromStringError, import_from_string
+
+    try:
+        loaded = import_from_string(target)
+    except ImportFromStringError as exc:
+        raise RunError(f"cannot load {target!r}: {exc}") from None
+    except Exception as exc:
+        raise RunError(f"importing {target!r} failed: {type(exc).__name__}: {exc}") from exc
+    if factory:
+        try:
+            loaded = loaded()
+        except Exception as exc:
+            raise RunError(f"the factory {target!r} failed: {type(exc).__name__}: {exc}") from exc
+    if not callable(loaded):
+        raise RunError(f"{target!r} is a {type(loaded).__name__}, not an ASGI app")
+    installed = getattr(loaded, "__poise__", None)
+    if not isinstance(loaded, Poise) and not isinstance(installed, Poise):
+        poise = Poise(loaded)
+        # A FastAPI/Starlette app is changed in place; any other ASGI app is served
+        # through the Poise object.
+        loaded = loaded if getattr(loaded, "__poise__", None) is poise else poise
+    _loaded[target] = loaded
+    return loaded
+
+
+def _poise_of(the_app: Any) -> Poise:
+    poise = the_app if isinstance(the_app, Poise) else getattr(the_app, "__poise__", None)
+    assert isinstance(poise, Poise)
+    return poise
+
+
+def _check_importable(target: str) -> None:
+    module = target.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found or ":" not in target:
+        raise RunError(f"cannot load {target!r}: expected an importable module:attribute")
+
+
+class _Drain:
+    """The SIGTERM/SIGINT handler of one uvicorn server: drain, then let it stop."""
+
+    def __init__(self, server: Any, poise: Poise, loop: asyncio.AbstractEventLoop) -> None:
+        self.server = server
+        self.poise = poise
+        self.loop = loop
+        self.signals = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        # Runs in the main thread between two bytecodes of whatever the loop runs.
+        self.signals += 1
+        if self.signals == 1:
+            self.loop.call_soon_threadsafe(self._begin, signal.Signals(sig).name)
+        elif self.signals == 2:
+            logger.warning("poise: second signal: skipping the rest of the drain delay")
+            self.server.should_exit = True
+        else:
+            self.server.force_exit = True
+
+    def _begin(self, name: str) -> None:
+        delay = self.poise.settings.drain_delay
+        self.poise.health.begin_drain()
+        logger.info("poise: %s: draining: /readyz answers 503, serving %g s more, then "
+                    "finishing requests in flight (up to %g s)", name, delay,
+                    self.poise.settings.drain_timeout)  # fmt: skip
+        self.task = self.loop.create_task(self._stop_after(delay))
+
+    async def _stop_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.server.should_exit = True
+
+
+def _take_over_signals(poise: Poise) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        logger.warning("poise: not in the main thread: SIGTERM will not drain")
+        return
+    handler = signal.getsignal(signal.SIGTERM)
+    server = getattr(handler, "__self__", None)
+    if server is None or not hasattr(server, "should_exit") or isinstance(handler, _Drain):
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    server.config.timeout_graceful_shutdown = poise.settings.drain_timeout
+    drain = _Drain(server, poise, loop)
+    for sig in _HANDLED:
+        signal.signal(sig, drain)

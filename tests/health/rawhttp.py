@@ -26,11 +26,11 @@ class Answer:
 
 
 async def get(port: int, path: str, *, headers: dict[str, str] | None = None,
-              timeout: float = 10.0, host: str = "127.0.0.1") -> Answer:  # fmt: skip
+              within: float = 10.0, host: str = "127.0.0.1") -> Answer:  # fmt: skip
     loop = asyncio.get_running_loop()
     sent_at = loop.time()
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
     except ConnectionRefusedError:
         return Answer(None, "refused", sent_at=sent_at)
     except (OSError, TimeoutError):
@@ -39,7 +39,7 @@ async def get(port: int, path: str, *, headers: dict[str, str] | None = None,
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     try:
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = await asyncio.wait_for(reader.read(-1), timeout)
+        data = await asyncio.wait_for(reader.read(-1), within)
     except TimeoutError:
         return Answer(None, "timeout", sent_at=sent_at)
     except OSError:

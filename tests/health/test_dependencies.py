@@ -32,7 +32,7 @@ async def wait_for(port: int, path: str, status: int, within: float) -> float:
     loop = asyncio.get_running_loop()
     start = loop.time()
     while True:
-        answer = await rawhttp.get(port, path, timeout=2)
+        answer = await rawhttp.get(port, path, within=2)
         if answer.status == status:
             return loop.time() - start
         if loop.time() - start > within:
@@ -105,7 +105,8 @@ async def test_redis_dies_and_comes_back(
     health = (await rawhttp.get(port, "/healthz")).json()  # loopback: the full detail
     assert health["status"] == "fail"
     assert health["checks"]["redis"][0]["status"] == "fail"
-    assert "redis" in health["output"] and "failed" in health["output"]
+    assert "redis" in health["output"]
+    assert "failed" in health["output"]
     ready = (await rawhttp.get(port, "/readyz")).json()
     assert ready == {"status": "fail", "notes": ["degraded"]}  # no internals here
 
@@ -136,7 +137,7 @@ async def test_saturated_postgres_pool_is_not_ready(serve: Callable[..., Server]
     holders = [asyncio.create_task(rawhttp.get(port, "/hold?seconds=3")) for _ in range(3)]
     took = await wait_for(port, "/readyz", 503, within=2.5)
     assert took <= 2.5  # the pool window (1 s) after the pool filled up
-    probe = await rawhttp.get(port, "/readyz", timeout=2)
+    probe = await rawhttp.get(port, "/readyz", within=2)
     assert probe.status == 503  # answered, not stuck behind the pool
     health = (await rawhttp.get(port, "/healthz")).json()
     connections = health["checks"]["postgres:connections"][0]
@@ -157,11 +158,11 @@ async def test_a_thousand_probes_run_the_check_once(serve: Callable[..., Server]
     port = port_of(server)
     assert (await rawhttp.get(port, "/check-runs")).json() == {"count": 0}
 
-    answers = await asyncio.gather(*(rawhttp.get(port, "/readyz", timeout=30)
+    answers = await asyncio.gather(*(rawhttp.get(port, "/readyz", within=30)
                                      for _ in range(1000)))  # fmt: skip
     assert [a.status for a in answers].count(200) == 1000
     assert (await rawhttp.get(port, "/check-runs")).json() == {"count": 1}
-    answers = await asyncio.gather(*(rawhttp.get(port, "/readyz", timeout=30)
+    answers = await asyncio.gather(*(rawhttp.get(port, "/readyz", within=30)
                                      for _ in range(1000)))  # fmt: skip
     assert {a.status for a in answers} == {200}
     assert (await rawhttp.get(port, "/check-runs")).json() == {"count": 1}  # TTL 30 s
@@ -200,13 +201,14 @@ async def test_probe_port_answers_while_the_loop_is_blocked(
     port = port_of(server)
     await wait_for(probe_port, "/readyz", 200, within=5)
     loop = asyncio.get_running_loop()
-    blocker = asyncio.create_task(rawhttp.get(port, "/block-loop?seconds=4", timeout=10))
+    blocker = asyncio.create_task(rawhttp.get(port, "/block-loop?seconds=4", within=10))
     await asyncio.sleep(0.3)
     started = loop.time()
 
-    main = await rawhttp.get(port, "/livez", timeout=0.5)
-    assert main.status is None and main.error == "timeout"  # the main port cannot answer
-    live = await rawhttp.get(probe_port, "/livez", timeout=1)
+    main = await rawhttp.get(port, "/livez", within=0.5)
+    assert main.status is None
+    assert main.error == "timeout"
+    live = await rawhttp.get(probe_port, "/livez", within=1)
     assert live.status == 200  # busy or blocked for a moment: alive
     took = await wait_for(probe_port, "/readyz", 503, within=2)
     assert loop.time() - started + took < 2.5
@@ -215,7 +217,7 @@ async def test_probe_port_answers_while_the_loop_is_blocked(
     answers = []
     for _ in range(10):
         begin = loop.time()
-        answers.append(await rawhttp.get(probe_port, "/startupz", timeout=1))
+        answers.append(await rawhttp.get(probe_port, "/startupz", within=1))
         assert loop.time() - begin < 0.5
     assert {a.status for a in answers} == {200}
 

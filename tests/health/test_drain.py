@@ -53,7 +53,7 @@ async def test_sigterm_under_load_drains(serve: Callable[..., Server], tmp_path:
     async def watch_readiness(until: float) -> None:
         while loop.time() < until:
             for where, p in (("main", port), ("probe", probe_port)):
-                readiness.append((await rawhttp.get(p, "/readyz", timeout=2), where))
+                readiness.append((await rawhttp.get(p, "/readyz", within=2), where))
             await asyncio.sleep(0.01)
 
     load_task = asyncio.create_task(load(1.0 + DRAIN_DELAY + 1.5))
@@ -73,7 +73,8 @@ async def test_sigterm_under_load_drains(serve: Callable[..., Server], tmp_path:
         late = [a for a, w in readiness if w == where and a.sent_at >= signalled + 0.1]
         assert late, f"no {where} readiness probe answered after the signal"
         assert all(a.status == 503 for a in late if a.status is not None), where
-        assert late[0].status == 503 and late[0].json()["notes"] == ["draining"]
+        assert late[0].status == 503
+        assert late[0].json()["notes"] == ["draining"]
     seen = set(json.loads(marker.read_text())["seen"])
     assert json.loads(marker.read_text())["shutdown"] is True  # the app's shutdown ran
     # Every request the app accepted was answered 200; nothing else failed over HTTP.
@@ -117,7 +118,7 @@ def test_second_signal_skips_the_delay(tmp_path: Path) -> None:
 def _wait_ready(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        answer = asyncio.run(rawhttp.get(port, "/readyz", timeout=1))
+        answer = asyncio.run(rawhttp.get(port, "/readyz", within=1))
         if answer.status == 200:
             return
         time.sleep(0.1)

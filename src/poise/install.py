@@ -200,7 +200,7 @@ class Poise:
 
     async def _started(self) -> None:
         self.phase = "serving"
-        self.health.evaluate(time.monotonic())
+        self.health.kick()
 
     async def _stopping(self) -> None:
         # The server asked the app to shut down: whatever ran before (poise run's drain,

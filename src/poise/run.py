@@ -58,7 +58,6 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     """
     import uvicorn
 
-    _log_like_uvicorn(uvicorn_options.get("log_level", "info"))
     sys.path.insert(0, os.path.abspath(app_dir))
     os.environ[_TARGET_ENV] = target
     os.environ[_FACTORY_ENV] = "1" if factory else ""
@@ -82,14 +81,14 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     return 0 if server.started else STARTUP_FAILURE
 
 
-def _log_like_uvicorn(level: str) -> None:
-    """poise's own lines (the drain) next to uvicorn's, in its format."""
+def _log_like_uvicorn() -> None:
+    """poise's own lines (the drain) next to uvicorn's, in its format and at its level."""
     if logger.handlers:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO if level in ("info", "debug", "trace") else logging.WARNING)
+    logger.setLevel(max(logging.INFO, logging.getLogger("uvicorn.error").getEffectiveLevel()))
 
 
 def app() -> Any:
@@ -101,6 +100,7 @@ def app() -> Any:
     target = os.environ.get(_TARGET_ENV)
     if not target:
         raise RunError(f"{_TARGET_ENV} is not set: start the app with `poise run module:app`")
+    _log_like_uvicorn()
     the_app = _load(target, bool(os.environ.get(_FACTORY_ENV)))
     _take_over_signals(_poise_of(the_app))
     return the_app
@@ -130,7 +130,7 @@ def _load(target: str, factory: bool) -> Any:
         poise = Poise(loaded)
         # A FastAPI/Starlette app is changed in place; any other ASGI app is served
         # through the Poise object.
-        loaded = loaded if getattr(loaded, "__poise__", None) is poise else poise
+        loaded = loaded if poise._asgi is loaded else poise
     _loaded[target] = loaded
     return loaded
 

@@ -159,6 +159,17 @@ class Health:
                 except Exception as exc:
                     self._errors.report(f"health check {check.name} close", exc)
 
+    def kick(self) -> None:
+        """The app has started: run at once every background check that has not passed
+        (it may have run before the app made what it checks), then re-evaluate."""
+        now = time.monotonic()
+        for check in self.checks.values():
+            result = check.result
+            stale = result is None or result.status == "fail" or not check.fresh(now)
+            if check.background and stale and not check.running:
+                check.refresh().add_done_callback(self._check_done)
+        self.evaluate(now)
+
     def begin_drain(self) -> None:
         """Shutdown begins: not ready from now on, whatever the checks say."""
         self.draining = True

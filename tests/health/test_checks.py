@@ -1,0 +1,304 @@
+"""Checks: timeouts, single flight, TTL, what a check may return, and the built-ins
+against real PostgreSQL, Redis and HTTP servers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from poise.health import Check, Observation, http, postgres, redis
+from tests.conftest import REQUIRE_SERVICES, free_port
+
+pytestmark = pytest.mark.anyio
+
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def test_concurrent_callers_share_one_run() -> None:
+    runs = 0
+
+    async def slow() -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.1)
+
+    check = Check("slow", slow, ttl=60)
+    results = await asyncio.gather(*(check.current() for _ in range(200)))
+    assert runs == 1
+    assert {r.status for r in results} == {"pass"}
+    assert len({id(r) for r in results}) == 1
+    await check.current()  # fresh: served from the cache
+    assert runs == 1
+
+
+async def test_an_expired_result_runs_again() -> None:
+    runs = []
+    check = Check("counted", lambda: runs.append(1), ttl=0.05)
+    await check.current()
+    await asyncio.sleep(0.08)
+    assert not check.fresh(time.monotonic())
+    await check.current()
+    assert len(runs) == 2
+
+
+async def test_one_caller_giving_up_does_not_cancel_the_run() -> None:
+    finished = asyncio.Event()
+
+    async def slow() -> None:
+        await asyncio.sleep(0.1)
+        finished.set()
+
+    check = Check("slow", slow)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await check.current()
+    result = await check.current()  # joins the same run
+    assert result.status == "pass"
+    assert finished.is_set()
+    assert check.runs == 1
+
+
+async def test_async_check_that_hangs_fails_at_its_timeout() -> None:
+    async def hang() -> None:
+        await asyncio.sleep(3600)
+
+    started = time.monotonic()
+    result = await Check("hang", hang, timeout=0.1).current()
+    assert time.monotonic() - started < 1.0
+    assert (result.status, result.output) == ("fail", "timed out after 0.1 s")
+
+
+async def test_sync_check_that_hangs_is_abandoned_and_counted() -> None:
+    release = threading.Event()
+    check = Check("sync", lambda: release.wait(5), timeout=0.1)
+    result = await check.current()
+    release.set()
+    assert (result.status, result.output) == ("fail", "timed out after 0.1 s")
+    assert check.abandoned_threads == 1
+
+
+async def test_sync_check_runs_off_the_loop() -> None:
+    loop_thread = threading.get_ident()
+    ran_on: list[int] = []
+    await Check("sync", lambda: ran_on.append(threading.get_ident())).current()
+    assert ran_on
+    assert ran_on != [loop_thread]
+
+
+@pytest.mark.parametrize(
+    ("returned", "status", "output"),
+    [
+        (None, "pass", None),
+        (True, "pass", None),
+        (False, "fail", "the check returned False"),
+        (Observation("lag", 3, "ms"), "pass", None),
+        ([Observation("a", 1), Observation("b", 2, status="warn", output="high")], "warn", "high"),
+        ("yes", "fail", "TypeError: a health check returned str: expected None, a bool, "
+                        "or Observation(s)"),
+    ],
+)  # fmt: skip
+async def test_what_a_check_returns(returned: Any, status: str, output: str | None) -> None:
+    async def check() -> Any:
+        return returned
+
+    result = await Check("c", check).current()
+    assert (result.status, result.output) == (status, output)
+
+
+async def test_a_raising_check_gives_its_reason_cut_to_one_line() -> None:
+    def broken() -> None:
+        raise OSError("first line\nsecond line " + "x" * 500)
+
+    result = await Check("broken", broken).current()
+    assert result.status == "fail"
+    assert result.output is not None
+    assert result.output.startswith("OSError: first line")
+    assert "second" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": ""}, "needs a non-empty name"),
+        ({"timeout": 0}, "timeout=0 must be a number of seconds"),
+        ({"ttl": -1}, "ttl=-1 must be a number of seconds"),
+    ],
+)
+def test_bad_check_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    args: dict[str, Any] = {"name": "ok", "function": lambda: None, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Check(**args)
+
+
+# -- built-ins against real servers ---------------------------------------------------
+
+
+async def _require_postgres() -> None:
+    try:
+        await (await asyncpg.connect(PG_DSN, timeout=5)).close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"PostgreSQL is unreachable: {exc!r}")
+        pytest.skip(f"PostgreSQL is unreachable: {exc!r}")
+
+
+@pytest.mark.postgres
+async def test_postgres_check_on_an_asyncpg_pool_does_not_wait_for_a_slot() -> None:
+    await _require_postgres()
+    pool = await asyncpg.create_pool(PG_DSN, min_size=1, max_size=2)
+    try:
+        check = postgres(pool, ttl=0.01)
+        result = await check.current()
+        assert result.status == "pass"
+        measured = {o.measurement: o for o in result.observations}
+        assert measured["connections"].value == 0
+        assert measured["responseTime"].unit == "ms"
+
+        async def take() -> Any:
+            return await pool.acquire()
+
+        held = [await take(), await take()]
+        waiter = asyncio.create_task(take())
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        result = await check.current()
+        assert time.monotonic() - started < 0.5  # no wait for a connection
+        assert result.status == "warn"
+        assert result.output == (
+            "pool saturated: 2/2 in use, 1 waiting; SELECT 1 skipped: every pool "
+            "connection is in use"
+        )
+        assert check.pool is not None
+        pool_state = check.pool()
+        assert pool_state is not None
+        assert pool_state.saturated
+        for connection in held:
+            await pool.release(connection)
+        await pool.release(await waiter)
+    finally:
+        pool.terminate()  # close() would wait for connections a failed test still holds
+
+
+@pytest.mark.postgres
+async def test_postgres_check_on_an_sqlalchemy_engine_made_later() -> None:
+    await _require_postgres()
+    engines: dict[str, Any] = {}
+    check = postgres(lambda: engines.get("db"), timeout=2)
+    result = await check.current()
+    assert (result.status, result.output) == (
+        "fail", "RuntimeError: no PostgreSQL engine or pool yet (the app has not created it)"
+    )  # fmt: skip
+    engines["db"] = create_async_engine(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres", pool_size=1, max_overflow=1
+    )
+    try:
+        check.result = None
+        result = await check.current()
+        assert result.status == "pass", result.output
+        assert check.pool is not None
+        assert check.pool() == _state(0, 2, 0)
+    finally:
+        await engines["db"].dispose()
+
+
+def _state(in_use: int, size: int, waiting: int | None) -> Any:
+    from poise.health import PoolState
+
+    return PoolState(in_use, size, waiting)
+
+
+@pytest.mark.postgres
+async def test_postgres_check_fails_when_the_server_is_unreachable() -> None:
+    dead = free_port()
+    engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{dead}/postgres")
+    try:
+        result = await postgres(engine, timeout=2).current()
+        assert result.status == "fail"
+        assert result.output is not None
+        assert "Connect" in result.output or "refused" in result.output
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.redis
+async def test_redis_check_against_the_real_server_and_a_dead_port() -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=6379, socket_timeout=1)
+    try:
+        try:
+            await client.ping()
+        except Exception as exc:
+            if REQUIRE_SERVICES:
+                pytest.fail(f"Redis is unreachable: {exc!r}")
+            pytest.skip(f"Redis is unreachable: {exc!r}")
+        result = await redis(client).current()
+        assert result.status == "pass"
+        assert result.observations[0].measurement == "responseTime"
+    finally:
+        await client.aclose()
+    own = redis(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    result = await own.current()
+    assert result.status == "fail"
+    assert result.output is not None
+    assert "ConnectionError" in result.output
+    assert own.close is not None
+    await own.close()
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[int]:
+    """A tiny HTTP server: /ok answers 200, /down 500, /hang not until the test ends."""
+    ending = asyncio.Event()
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        request = await reader.readuntil(b"\r\n\r\n")
+        path = request.split(b" ", 2)[1]
+        if path == b"/hang":
+            await ending.wait()
+        status = b"200 OK" if path == b"/ok" else b"500 Internal Server Error"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    ending.set()
+    await asyncio.gather(*handlers, return_exceptions=True)
+    server.close()
+    await server.wait_closed()
+
+
+async def test_http_check(http_server: int) -> None:
+    base = f"http://127.0.0.1:{http_server}"
+    checks = {
+        "ok": http(f"{base}/ok"),
+        "down": http(f"{base}/down", name="payments"),
+        "accepted": http(f"{base}/down", expect={200, 500}),
+        "hung": http(f"{base}/hang", timeout=0.2),
+    }
+    try:
+        results = {name: await check.current() for name, check in checks.items()}
+    finally:
+        for check in checks.values():
+            assert check.close is not None
+            await check.close()
+    assert checks["ok"].name == "127.0.0.1"
+    assert checks["down"].name == "payments"
+    assert {n: (r.status, r.output) for n, r in results.items()} == {
+        "ok": ("pass", None),
+        "down": ("fail", "answered 500, expected 200"),
+        "accepted": ("pass", None),
+        "hung": ("fail", "timed out after 0.2 s"),
+    }
+    with pytest.raises(ValueError, match="not an absolute"):
+        http("/relative")

@@ -1,0 +1,166 @@
+"""The health endpoints in-process: format, methods, paths, who sees the detail, and
+that they stay outside the app, its statistics and admission."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from poise import Poise, Settings, SettingsError
+from poise.health import Observation
+from tests.conftest import free_port
+from tests.lifespan import running
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "t0ken-for-the-health-tests"
+
+
+def build(settings: Settings | None = None) -> tuple[FastAPI, Poise]:
+    app = FastAPI()
+
+    @app.get("/healthy")
+    async def healthy() -> dict[str, bool]:
+        return {"app": True}
+
+    return app, Poise(app, settings)
+
+
+def client(app: Any, host: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(host, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_probe_bodies_and_headers() -> None:
+    app, poise = build()
+
+    @poise.health.check("db")
+    async def db() -> Observation:
+        return Observation("responseTime", 1.25, "ms")
+
+    async with client(app) as c:
+        before = await c.get("/readyz")
+        assert (before.status_code, before.json()) == (503, {"status": "fail",
+                                                             "notes": ["starting"]})  # fmt: skip
+        assert (await c.get("/startupz")).status_code == 503
+        async with running(app):
+            await asyncio.sleep(0.05)  # the first run of the check, started with the app
+            for path, expected in (("/livez", {"status": "pass"}),
+                                   ("/readyz", {"status": "pass", "notes": ["ready"]}),
+                                   ("/startupz", {"status": "pass"})):  # fmt: skip
+                response = await c.get(path)
+                assert (response.status_code, response.json()) == (200, expected), path
+                assert response.headers["content-type"] == "application/health+json"
+                assert response.headers["cache-control"] == "no-store"
+            health = (await c.get("/healthz")).json()
+            head = await c.head("/healthz")
+        stats = (await c.get("/_poise/api/stats")).json()
+    assert health["status"] == "pass"
+    assert health["checks"]["db:responseTime"][0]["observedValue"] == 1.25
+    assert health["checks"]["db:responseTime"][0]["observedUnit"] == "ms"
+    assert health["checks"]["db:responseTime"][0]["time"].endswith("Z")
+    assert set(health["checks"]) == {"db:responseTime", "eventloop:lag", "admission:shed"}
+    assert (head.status_code, head.content) == (200, b"")
+    # Probes are not the app's traffic: not in the per-route statistics.
+    assert stats["routes"] == {}
+    assert stats["health"]["checks"]["db"]["runs"] >= 1
+    assert stats["health"]["state"] == "draining"  # the lifespan shutdown has run
+
+
+@pytest.mark.parametrize(
+    ("host", "headers", "detailed"),
+    [
+        ("127.0.0.1", {}, True),
+        ("::1", {}, True),
+        ("10.1.2.3", {}, False),
+        ("127.0.0.1", {"x-forwarded-for": "203.0.113.9"}, False),
+    ],
+)
+async def test_healthz_detail_only_for_admin_clients(
+    host: str, headers: dict[str, str], detailed: bool
+) -> None:
+    app, _ = build()
+    async with running(app), client(app, host) as c:
+        body = (await c.get("/healthz", headers=headers)).json()
+    assert ("checks" in body) is detailed
+    if not detailed:
+        assert body == {"status": "pass"}
+
+
+async def test_healthz_detail_with_the_admin_token() -> None:
+    app, _ = build(Settings(admin_token=TOKEN))
+    async with running(app), client(app, "10.1.2.3") as c:
+        plain = (await c.get("/healthz")).json()
+        full = (await c.get("/healthz", headers={"authorization": f"Bearer {TOKEN}"})).json()
+    assert plain == {"status": "pass"}
+    assert "checks" in full
+
+
+async def test_only_get_and_head() -> None:
+    app, _ = build()
+    async with client(app) as c:
+        response = await c.post("/livez")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+async def test_paths_are_configurable_and_can_be_switched_off() -> None:
+    app, _ = build(Settings(livez_path="/ops/live", healthz_path=None))
+    async with running(app), client(app) as c:
+        assert (await c.get("/ops/live")).json() == {"status": "pass"}
+        assert (await c.get("/livez")).status_code == 404  # now the app's (it has none)
+        assert (await c.get("/healthz")).status_code == 404
+        assert (await c.get("/healthy")).json() == {"app": True}
+
+
+def test_health_paths_must_differ() -> None:
+    with pytest.raises(SettingsError, match="distinct paths"):
+        Settings(readyz_path="/livez")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("POISE_PROBE_PORT", "70000"), ("POISE_READY_MAX_SHED", "1.5"), ("POISE_LIVEZ_PATH", "x")],
+)
+def test_bad_health_settings_from_the_environment(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+async def test_probe_port_busy_keeps_the_app_serving(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app, poise = build(Settings(probe_port=port, probe_host="127.0.0.1"))
+        with caplog.at_level(logging.WARNING, logger="poise"):
+            async with running(app), client(app) as c:
+                assert (await c.get("/livez")).status_code == 200
+                assert poise.probe_server is None
+    assert f"probe port 127.0.0.1:{port} not available" in caplog.text
+
+
+async def test_probe_port_serves_the_probes_only() -> None:
+    port = free_port()
+    app, poise = build(Settings(probe_port=port, probe_host="127.0.0.1"))
+    async with running(app):
+        assert poise.probe_server is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+            live = await c.get("/livez")
+            ready = await c.get("/readyz?verbose=1")
+            head = await c.head("/startupz")
+            other = await c.get("/healthz")
+    assert (live.status_code, live.json()) == (200, {"status": "pass"})
+    assert live.headers["content-type"] == "application/health+json"
+    assert (ready.status_code, ready.json()["notes"]) == (200, ["ready"])
+    assert (head.status_code, head.content) == (200, b"")
+    assert other.status_code == 404
+    async with httpx.AsyncClient() as c:
+        with pytest.raises(httpx.ConnectError):  # closed with the app
+            await c.get(f"http://127.0.0.1:{port}/livez", timeout=1)

@@ -1,0 +1,116 @@
+"""`poise run` itself: factories, bare ASGI apps, workers, and its exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import APPS_DIR, free_port
+
+pytestmark = pytest.mark.uvicorn
+
+
+def poise_run(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "poise", "run", *args, "--app-dir", str(APPS_DIR),
+         "--no-access-log"],
+        env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
+def wait_answering(port: int, path: str = "/livez", within: float = 30) -> httpx.Response:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen[str], within: float = 30) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return process.returncode, output
+
+
+def test_factory_with_two_workers_drains_each(tmp_path: Path) -> None:
+    port = free_port()
+    marker = tmp_path / "marker"
+    process = poise_run("runnable:create_app", "--factory", "--workers", "2",
+                        "--port", str(port), "--drain-delay", "0.5",
+                        env={"MARKER": str(marker)})  # fmt: skip
+    try:
+        assert wait_answering(port, "/readyz").status_code in (200, 503)
+        pids = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.add(httpx.get(f"http://127.0.0.1:{port}/", timeout=2).json()["pid"])
+        assert len(pids) == 2  # both workers serve, each with poise installed
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+    assert output.count("SIGTERM: draining") == 2
+    assert sorted(marker.read_text().split()) == sorted(
+        ["shutdown", "shutdown", *map(str, pids)]
+    )  # both workers ran the app's shutdown
+
+
+def test_a_bare_asgi_app_gets_poise_around_it() -> None:
+    port = free_port()
+    process = poise_run("runnable:bare", "--port", str(port), "--drain-delay", "0")
+    try:
+        assert wait_answering(port).json() == {"status": "pass"}
+        assert httpx.get(f"http://127.0.0.1:{port}/x", timeout=2).text == "bare"
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nowhere:app", "poise run: cannot load 'nowhere:app'"),
+        ("runnable:missing", "poise run: cannot load 'runnable:missing'"),
+        ("runnable:not_an_app", "poise run: 'runnable:not_an_app' is a int, not an ASGI app"),
+        ("runnable", "poise run: cannot load 'runnable'"),
+    ],
+)
+def test_a_target_that_does_not_load_exits_2_with_one_line(target: str, message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "poise", "run", target, "--app-dir", str(APPS_DIR)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_setting_exits_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "poise", "run", "runnable:bare", "--app-dir", str(APPS_DIR),
+         "--drain-delay", "soon"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "POISE_DRAIN_DELAY='soon' is not valid" in result.stderr
+
+
+def test_a_failing_start_up_exits_3() -> None:
+    process = poise_run("runnable:broken", "--port", str(free_port()))
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 3, output
+    assert "the database is not there" in output

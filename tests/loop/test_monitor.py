@@ -58,7 +58,12 @@ async def test_a_blocker_hit_a_thousand_times_logs_once_and_stays_bounded(
     assert stats["loop"]["incidents_total"] == 1000
     assert len(stats["incidents"]) == 20
     assert {incident["route"] for incident in stats["incidents"]} == {"GET /hot"}
-    blocked_logs = [r for r in caplog.records if "event loop was blocked" in r.getMessage()]
+    # Only the route's own blocks: at a 2 ms threshold a busy machine can also stall
+    # the loop outside any request (logged as such, and not what this test is about).
+    blocked_logs = [
+        r for r in caplog.records if "event loop was blocked for" in r.getMessage()
+        and " by GET /hot" in r.getMessage()
+    ]  # fmt: skip
     assert len(blocked_logs) == 1, [r.getMessage()[:300] for r in blocked_logs]
     assert __file__ in blocked_logs[0].getMessage()
 

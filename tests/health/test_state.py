@@ -190,3 +190,17 @@ def test_duplicate_and_wrong_registrations_are_refused() -> None:
         health.add(Check("db", lambda: None))
     with pytest.raises(TypeError, match=r"expected a poise\.health\.Check"):
         health.add(lambda: None)  # type: ignore[arg-type]
+
+
+async def test_a_pool_reader_that_raises_is_counted_not_fatal() -> None:
+    health, _ = make()
+
+    def broken_pool() -> PoolState:
+        raise RuntimeError("pool gone")
+
+    db = health.add(Check("db", lambda: None, background=False, pool=broken_pool))
+    clock = Clock()
+    db.result = result("pass", clock.now)
+    run(health, clock, 3)
+    assert health.state == "ready"
+    assert health._errors.snapshot()["health check db pool"] >= 1

@@ -200,7 +200,10 @@ class Health:
             if check.background and not check.running and not check.fresh(now):
                 check.refresh().add_done_callback(self._check_done)
             if check.pool is not None:
-                self._sample_pool(check, now)
+                try:
+                    self._sample_pool(check, now)
+                except Exception as exc:  # a user's pool reader: not ours to crash on
+                    self._errors.report(f"health check {check.name} pool", exc)
         self.evaluate(now)
 
     def _check_done(self, task: asyncio.Task[Any]) -> None:

@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint format bench bench-doctor bench-overload clean
+.PHONY: all demo test lint format bench bench-doctor bench-overload bench-probes clean
 
 all: lint test
 
@@ -61,6 +61,10 @@ bench-doctor: $(STAMP)
 ## bench-overload: bare vs uvicorn --limit-concurrency vs poise at 1x/3x/10x capacity (~12 min)
 bench-overload: $(STAMP)
 	$(PY) bench/overload.py --json bench/results/overload.json --svg docs/img/overload.svg
+
+## bench-probes: health probes under 3x overload: fastapi-health vs poise's /readyz and probe port (~2 min)
+bench-probes: $(STAMP)
+	$(PY) bench/probes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov dist build

@@ -56,7 +56,10 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     Raises:
         RunError: the target does not import or is not an ASGI app.
     """
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        raise RunError("poise run needs uvicorn: pip install 'poise[run]'") from None
 
     sys.path.insert(0, os.path.abspath(app_dir))
     os.environ[_TARGET_ENV] = target

@@ -50,7 +50,10 @@ async def test_probe_bodies_and_headers() -> None:
                                                              "notes": ["starting"]})  # fmt: skip
         assert (await c.get("/startupz")).status_code == 503
         async with running(app):
-            await asyncio.sleep(0.05)  # the first run of the check, started with the app
+            for _ in range(100):  # the first run of the check, started with the app
+                if (await c.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.02)
             for path, expected in (("/livez", {"status": "pass"}),
                                    ("/readyz", {"status": "pass", "notes": ["ready"]}),
                                    ("/startupz", {"status": "pass"})):  # fmt: skip

@@ -155,6 +155,23 @@ def slowest_table(ledgers: list[dict[str, Any]]) -> Table:
     return table
 
 
+def health_table(ready: httpx.Response, health: dict[str, Any]) -> Table:
+    """poise's /readyz answer and the /healthz checks, after the load."""
+    state = ", ".join(ready.json().get("notes", []))
+    table = Table(
+        title=f"poise health: /readyz {ready.status_code} ({state}), /healthz {health['status']}",
+        title_justify="left",
+    )
+    for name in ("check", "status", "observed", "output"):
+        table.add_column(name)
+    for key, entries in health.get("checks", {}).items():
+        for entry in entries:
+            value = entry.get("observedValue")
+            observed = "" if value is None else f"{value} {entry.get('observedUnit', '')}"
+            table.add_row(key, entry["status"], observed.strip(), entry.get("output", ""))
+    return table
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app", choices=["burnt", "healthy"], default="burnt")
@@ -199,6 +216,8 @@ def main() -> int:
                 )
                 elapsed = time.perf_counter() - started
                 stats = httpx.get(f"{url}/_poise/api/stats").json()
+                ready = httpx.get(f"{url}/readyz")
+                health = httpx.get(f"{url}/healthz").json()  # loopback: the full detail
                 slowest = httpx.get(f"{url}/_poise/api/requests", params={"slowest": 5}).json()
 
         total = sum(statuses.values())
@@ -209,6 +228,7 @@ def main() -> int:
         console.print(routes_table(stats, title=f"poise: per-route latency of the {args.app} shop"))
         console.print(slowest_table(slowest["requests"]))
         console.print(incidents_table(stats))
+        console.print(health_table(ready, health))
         if args.app == "burnt":
             console.print(
                 "Every route is slow, not just the ones with the blocking calls: they all "

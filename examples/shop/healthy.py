@@ -46,6 +46,7 @@ from examples.shop.common import (
     set_status,
 )
 from poise import Poise
+from poise.health import postgres
 
 __all__ = ["app"]
 
@@ -81,14 +82,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ):
         await prepare_report_dir(settings.report_dir)
         app.state.settings = settings
+        app.state.engine = engine
         app.state.db = database
         app.state.payments = payments
         yield
 
 
 app = FastAPI(title="shop (healthy)", lifespan=lifespan)
-Poise(app)
+poise = Poise(app)
 app.include_router(read_router)
+
+# Readiness (/readyz) follows the database: SELECT 1 through the app's own pool, which
+# also reports the pool saturated instead of waiting for a connection. The provider is
+# not critical: reads go on without it, so it only turns /healthz to "warn".
+poise.health.add(postgres(lambda: getattr(app.state, "engine", None), name="database"))
+
+
+@poise.health.check("payments", critical=False, timeout=HEALTH_CHECK_TIMEOUT)
+async def payments_answer() -> None:
+    client: httpx.AsyncClient = app.state.payments
+    response = await client.get("/health", timeout=HEALTH_CHECK_TIMEOUT)
+    response.raise_for_status()
 
 
 async def get_payments(request: Request) -> httpx.AsyncClient:

@@ -43,6 +43,14 @@ def test_demo_prints_the_per_route_table(flavour: str) -> None:
     post_row = next(line for line in out.splitlines() if "POST /orders" in line and "│" in line)
     assert post_row.split("│")[2].strip() == "8"
     assert "the slowest recent requests" in out
+    # poise's own health view: the loop lag and shedding always; the healthy shop also
+    # registered its database (critical) and payment provider (not critical) checks.
+    assert "poise health: /readyz 200 (ready)" in out
+    assert "eventloop:lag" in out
+    if flavour == "healthy":
+        assert "database:responseTime" in out
+        assert "database:connections" in out
+        assert "payments" in out
     assert "event-loop blocks" in out
     if flavour == "burnt":
         # The burnt shop's blocking calls, found and located at the demo's threshold.

@@ -182,6 +182,7 @@ class Poise:
             server_timing=self.settings.server_timing,
             admission=self.admission,
             policies=self._policies,
+            drain=self.health,
         )
 
     # -- lifespan ---------------------------------------------------------------------
@@ -210,10 +211,11 @@ class Poise:
     async def _shutdown(self) -> None:
         self.phase = "stopped"
         self.health.begin_drain()
-        await self.health.stop()
         server, self.probe_server = self.probe_server, None
         if server is not None:
+            # First: a probe arriving now must not start check runs on closing clients.
             await anyio.to_thread.run_sync(server.stop)
+        await self.health.stop()
         if self.monitor is not None:
             await self.monitor.stop()
 

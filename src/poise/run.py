@@ -77,8 +77,10 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
         from uvicorn.supervisors import Multiprocess
 
         sock = config.bind_socket()
-        Multiprocess(config, sockets=[sock]).run()
-        return 0
+        supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
+        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+        return STARTUP_FAILURE if failed else 0
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else STARTUP_FAILURE

@@ -84,6 +84,26 @@ async def test_sync_check_that_hangs_is_abandoned_and_counted() -> None:
     assert check.abandoned_threads == 1
 
 
+async def test_a_hanging_sync_check_does_not_pile_threads_up() -> None:
+    release = threading.Event()
+    before = threading.active_count()
+    check = Check("sync", lambda: release.wait(5), timeout=0.05, ttl=0.01)
+    first = await check.current()
+    results = []
+    for _ in range(5):
+        await asyncio.sleep(0.02)
+        results.append(await check.current())
+    assert threading.active_count() - before <= 1  # the one stuck thread, no more
+    assert check.runs == 1
+    assert first.output == "timed out after 0.05 s"
+    assert all((r.output or "").startswith("still running after ") for r in results)
+    release.set()
+    await asyncio.sleep(0.05)
+    check.function = lambda: None
+    assert (await check.current()).status == "pass"  # the thread came back: runs again
+    assert check.runs == 2
+
+
 async def test_sync_check_runs_off_the_loop() -> None:
     loop_thread = threading.get_ident()
     ran_on: list[int] = []
@@ -102,6 +122,7 @@ async def test_sync_check_runs_off_the_loop() -> None:
         ([Observation("a", 1), Observation("b", 2, status="warn", output="high")], "warn", "high"),
         ("yes", "fail", "TypeError: a health check returned str: expected None, a bool, "
                         "or Observation(s)"),
+        (Observation("ratio", float("nan")), "fail", "observed value nan is not a finite number"),
     ],
 )  # fmt: skip
 async def test_what_a_check_returns(returned: Any, status: str, output: str | None) -> None:
@@ -302,3 +323,14 @@ async def test_http_check(http_server: int) -> None:
     }
     with pytest.raises(ValueError, match="not an absolute"):
         http("/relative")
+
+
+async def test_values_json_cannot_carry_are_made_safe() -> None:
+    from decimal import Decimal
+
+    async def check() -> list[Observation]:
+        return [Observation("price", Decimal("1.50")), Observation("lag", float("inf"))]
+
+    result = await Check("odd", check).current()
+    assert [o.value for o in result.observations] == ["1.50", None]
+    assert result.status == "fail"

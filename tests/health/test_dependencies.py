@@ -231,12 +231,10 @@ async def test_probe_port_answers_while_the_loop_is_blocked(
 
     assert (await blocker).status == 200
     await wait_for(probe_port, "/livez", 200, within=2)
-    # Degraded by the lag until the 4 s block has left the 10 s lag window.
-    for _ in range(50):
-        health = (await rawhttp.get(port, "/healthz")).json()
-        if "event-loop lag p99 " in health.get("output", ""):
-            break
-        await asyncio.sleep(0.05)
-    assert "event-loop lag p99 " in health.get("output", ""), health
-    await wait_for(probe_port, "/readyz", 200, within=16)
+    # One stall, however long, is over when it is over: ready again at once (lag takes
+    # the app out only when it recurs), with the stall on record in /healthz.
+    await wait_for(probe_port, "/readyz", 200, within=2)
+    lag = (await rawhttp.get(port, "/healthz")).json()["checks"]["eventloop:lag"][0]
+    assert lag["observedValue"] >= 3000
+    assert lag["status"] == "pass"
     assert (await rawhttp.get(probe_port, "/healthz")).status == 404  # main port only

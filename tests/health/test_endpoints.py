@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -167,3 +168,63 @@ async def test_probe_port_serves_the_probes_only() -> None:
     async with httpx.AsyncClient() as c:
         with pytest.raises(httpx.ConnectError):  # closed with the app
             await c.get(f"http://127.0.0.1:{port}/livez", timeout=1)
+
+
+async def test_responses_while_draining_close_the_connection() -> None:
+    app, poise = build()
+    async with running(app), client(app) as c:
+        before = await c.get("/healthy")
+        poise.health.begin_drain()
+        during = await c.get("/healthy")
+        ready = await c.get("/readyz")
+    assert "connection" not in before.headers
+    assert during.headers["connection"] == "close"
+    assert during.json() == {"app": True}  # still served
+    assert (ready.status_code, ready.json()["notes"]) == (503, ["draining"])
+
+
+async def test_probe_port_closes_a_trickling_connection() -> None:
+    port = free_port()
+    app, _ = build(Settings(probe_port=port, probe_host="127.0.0.1"))
+    async with running(app):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        opened = loop.time()
+        writer.write(b"GET /livez HTTP/1.1\r\n")
+        for _ in range(6):  # a header byte every 0.3 s: each read is on time
+            await asyncio.sleep(0.3)
+            try:
+                writer.write(b"X")
+                await writer.drain()
+            except OSError:
+                break
+        try:
+            data = await reader.read(-1)
+        except OSError:
+            data = b""
+        closed = loop.time() - opened
+        writer.close()
+    assert not data.startswith(b"HTTP/1.0 200")  # cut off, not served
+    assert closed < 1.8  # the 1 s deadline, not the 6 x 0.3 s the client wanted
+
+
+def test_an_app_served_twice_is_ready_twice() -> None:
+    """Each TestClient block is a new event loop: checks and readiness start afresh."""
+    from starlette.testclient import TestClient
+
+    app, poise = build()
+    runs = []
+
+    @poise.health.check("db", ttl=3600)
+    async def db() -> None:
+        runs.append(asyncio.get_running_loop())
+
+    for _ in range(2):
+        with TestClient(app) as test_client:
+            for _ in range(100):
+                if test_client.get("/readyz").status_code == 200:
+                    break
+                time.sleep(0.02)
+            assert test_client.get("/readyz").json() == {"status": "pass", "notes": ["ready"]}
+    assert len(runs) == 2  # once per life, each on its own loop
+    assert runs[0] is not runs[1]

@@ -109,8 +109,9 @@ def test_a_bad_setting_exits_2() -> None:
     assert "POISE_DRAIN_DELAY='soon' is not valid" in result.stderr
 
 
-def test_a_failing_start_up_exits_3() -> None:
-    process = poise_run("runnable:broken", "--port", str(free_port()))
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_failing_start_up_exits_3(workers: str) -> None:
+    process = poise_run("runnable:broken", "--port", str(free_port()), "--workers", workers)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 3, output
     assert "the database is not there" in output

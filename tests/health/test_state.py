@@ -97,6 +97,18 @@ async def test_a_failing_non_critical_check_does_not_degrade() -> None:
     assert health.state == "ready"
 
 
+async def test_one_isolated_stall_does_not_degrade() -> None:
+    health, _ = make()
+    clock = Clock()
+    run(health, clock, 3)
+    health.tick(clock.advance(4.0), 3.75)  # the loop was held for 4 s, once
+    run(health, clock, 1)
+    assert health.state == "ready"
+    assert health.lag_p99 == 3.75  # on record
+    health.tick(clock.advance(1.0), 0.75)  # it recurs within the window: degraded
+    assert health.state == "degraded"
+
+
 async def test_loop_lag_has_separate_enter_and_exit_thresholds() -> None:
     health, _ = make()
     clock = Clock()
@@ -204,3 +216,18 @@ async def test_a_pool_reader_that_raises_is_counted_not_fatal() -> None:
     run(health, clock, 3)
     assert health.state == "ready"
     assert health._errors.snapshot()["health check db pool"] >= 1
+
+
+async def test_a_restarted_app_starts_afresh() -> None:
+    health, _ = make()
+    health.start()
+    clock = Clock()
+    run(health, clock, 3)
+    assert health.state == "ready"
+    health.begin_drain()
+    await health.stop()
+    health.start()  # the same app served again (a second test client, a restart)
+    assert (health.state, health.draining) == ("starting", False)
+    health.tick(time.monotonic(), 0.0)
+    assert health.state == "ready"
+    await health.stop()

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 from typing import Any, Final, Literal
 
@@ -139,6 +140,8 @@ class Check:
     runs: int = field(default=0, init=False)
     abandoned_threads: int = field(default=0, init=False)
     _flight: asyncio.Task[CheckResult] | None = field(default=None, init=False, repr=False)
+    _thread_since: float | None = field(default=None, init=False, repr=False)
+    _limiter: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -159,13 +162,16 @@ class Check:
 
     @property
     def running(self) -> bool:
-        return self._flight is not None and not self._flight.done()
+        flight = self._flight
+        return flight is not None and not flight.done() and _on_running_loop(flight)
 
     def refresh(self) -> asyncio.Task[CheckResult]:
         """Start a run unless one is in progress; either way, the run's task."""
         flight = self._flight
-        if flight is None or flight.done():
-            flight = self._flight = asyncio.get_running_loop().create_task(
+        loop = asyncio.get_running_loop()
+        # A run of an earlier loop (the app served again, as test clients do) is dead.
+        if flight is None or flight.done() or flight.get_loop() is not loop:
+            flight = self._flight = loop.create_task(
                 self._run(), name=f"poise health check {self.name}"
             )
         return flight
@@ -178,17 +184,29 @@ class Check:
         return await asyncio.shield(self.refresh())
 
     async def _run(self) -> CheckResult:
-        self.runs += 1
         started = perf_counter()
         observations: tuple[Observation, ...] = ()
         output: str | None = None
+        status: Status
+        if self._thread_since is not None:
+            # The last sync run's thread is still stuck: starting another would pile
+            # threads up, one per TTL. Report the hang until that thread comes back.
+            hung = time.monotonic() - self._thread_since
+            status, output = "fail", f"still running after {hung:.1f} s (an earlier run hangs)"
+            return self._keep(status, observations, output, started)
+        self.runs += 1
         try:
             with anyio.fail_after(self.timeout):
                 if inspect.iscoroutinefunction(self.function):
                     returned = await self.function()
                 else:
+                    if self._limiter is None:
+                        # Its own token: never waits behind the app's sync routes for one
+                        # of anyio's default 40 threads, and never takes one from them.
+                        self._limiter = anyio.CapacityLimiter(1)
+                    self._thread_since = time.monotonic()
                     returned = await anyio.to_thread.run_sync(
-                        self._call_sync, abandon_on_cancel=True
+                        self._call_sync, abandon_on_cancel=True, limiter=self._limiter
                     )
                     if inspect.isawaitable(returned):
                         returned = await returned
@@ -199,14 +217,27 @@ class Check:
                 self.abandoned_threads += 1
         except Exception as exc:
             status, output = "fail", _reason(exc)
-        now = time.monotonic()
-        result = CheckResult(status, observations, output, time.time(), now,
+        return self._keep(status, observations, output, started)
+
+    def _keep(self, status: Status, observations: tuple[Observation, ...], output: str | None,
+              started: float) -> CheckResult:  # fmt: skip
+        result = CheckResult(status, observations, output, time.time(), time.monotonic(),
                              perf_counter() - started)  # fmt: skip
         self.result = result
         return result
 
     def _call_sync(self) -> Any:
-        return self.function()
+        try:
+            return self.function()
+        finally:
+            self._thread_since = None  # back (on time or late): the next run may start
+
+
+def _on_running_loop(task: asyncio.Task[Any]) -> bool:
+    try:
+        return task.get_loop() is asyncio.get_running_loop()
+    except RuntimeError:  # no running loop: asked from another thread
+        return True
 
 
 def _interpret(returned: Any) -> tuple[Status, tuple[Observation, ...], str | None]:
@@ -217,7 +248,7 @@ def _interpret(returned: Any) -> tuple[Status, tuple[Observation, ...], str | No
     if isinstance(returned, Observation):
         returned = (returned,)
     if isinstance(returned, list | tuple) and all(isinstance(o, Observation) for o in returned):
-        observations = tuple(returned)
+        observations = tuple(_sane(o) for o in returned)
         status = worst(o.status for o in observations)
         reasons = [o.output for o in observations if o.status != "pass" and o.output]
         return status, observations, "; ".join(reasons) or None
@@ -225,6 +256,20 @@ def _interpret(returned: Any) -> tuple[Status, tuple[Observation, ...], str | No
         f"a health check returned {type(returned).__name__}: expected None, a bool, "
         "or Observation(s)"
     )
+
+
+def _sane(observation: Observation) -> Observation:
+    """The observation with a value health+json can carry: a finite number, a string, a
+    boolean or nothing. NaN or infinity fails it; any other type is shown as text."""
+    value = observation.value
+    if value is None or isinstance(value, bool | str | int):
+        return observation
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return observation
+        return replace(observation, value=None, status="fail",
+                       output=f"observed value {value!r} is not a finite number")  # fmt: skip
+    return replace(observation, value=str(value))
 
 
 _RANK: Final = {"pass": 0, "warn": 1, "fail": 2}

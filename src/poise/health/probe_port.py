@@ -10,13 +10,16 @@ milliseconds).
 
 It serves the probe endpoints only (``/healthz`` details stay on the main port, behind
 the admin rule). ``http.server`` is enough here: probes are rare, tiny, one per
-connection; each connection gets a short-lived daemon thread with a 2-second socket
-timeout, and at most :data:`MAX_CONNECTIONS` are served at once (more are closed at
-once), so a slow or hostile client cannot pile threads up.
+connection; each connection gets a short-lived daemon thread and is closed one second
+after it was accepted, whatever it is doing, and at most :data:`MAX_CONNECTIONS` are
+served at once (more are closed at once), so a slow client cannot pile threads up or
+hold a slot. A client that opens connections faster than that can still crowd the
+kubelet out: keep the port inside the cluster (a NetworkPolicy, docs/health.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -32,7 +35,9 @@ __all__ = ["MAX_CONNECTIONS", "ProbeServer"]
 logger = logging.getLogger("poise")
 
 MAX_CONNECTIONS: Final = 32
-SOCKET_TIMEOUT: Final = 2.0
+SOCKET_TIMEOUT: Final = 1.0
+#: A connection is closed this long after it was accepted, whatever it is doing.
+CONNECTION_DEADLINE: Final = 1.0
 
 
 class _Server(ThreadingHTTPServer):
@@ -58,6 +63,9 @@ class _Server(ThreadingHTTPServer):
             self.slots.release()
             raise
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client gone mid-answer (or cut off at the deadline): nothing to report
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -70,6 +78,22 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT
     server_version = "poise-probe"
     sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        # The socket timeout bounds each read; this bounds the whole connection, so a
+        # client trickling a byte a second cannot keep a slot.
+        self._deadline = threading.Timer(CONNECTION_DEADLINE, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def _expire(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:
         self._answer(head=False)

@@ -12,7 +12,8 @@ Readiness moves ``starting -> ready <-> degraded``, and to ``draining`` for good
   passed once;
 * ``degraded`` (503) while a critical check fails, a tracked pool stays saturated for
   ``ready_pool_window``, the loop lag p99 over the last :data:`WINDOW` seconds exceeds
-  ``ready_max_lag``, or admission sheds more than ``ready_max_shed`` of the requests;
+  ``ready_max_lag`` (at least :data:`LAG_RECURS` late ticks: one isolated stall is not
+  enough), or admission sheds more than ``ready_max_shed`` of the requests;
   lag and shedding must fall below half their threshold to count as recovered;
 * a change between ``ready`` and ``degraded`` needs ``ready_hold`` seconds in the
   current state, so a borderline signal does not flap the endpoint;
@@ -34,7 +35,7 @@ from typing import Any, Final, Literal
 from poise._internal import InternalErrors
 from poise.health.checks import Check, CheckFunction, worst
 
-__all__ = ["TICK", "WINDOW", "Health", "HealthLimits", "State"]
+__all__ = ["LAG_RECURS", "TICK", "WINDOW", "Health", "HealthLimits", "State"]
 
 logger = logging.getLogger("poise")
 
@@ -44,6 +45,8 @@ State = Literal["starting", "ready", "degraded", "draining"]
 TICK: Final = 0.25
 #: Lag and shedding are judged over this many seconds.
 WINDOW: Final = 10.0
+#: Lag makes the app not ready once this many ticks in the window were that late.
+LAG_RECURS: Final = 2
 #: Shedding is judged only once the window holds this many requests.
 MIN_REQUESTS: Final = 20
 
@@ -137,22 +140,44 @@ class Health:
         """Start the ticker on the running loop (at poise's start-up)."""
         if self._ticker is not None:
             return
+        # A fresh life: an app can be started again after a shutdown (test clients do).
+        now = time.monotonic()
+        self.draining = False
+        for check in self.checks.values():
+            check.result = None  # judged again in this life: the dependency may be gone
+            check._flight = None
+        self._passed_once.clear()
+        self._lags.clear()
+        self._shed_samples.clear()
+        self._saturated_since.clear()
+        self._lag_high = self._shed_high = False
+        self._refresh_pending = False
+        self.state, self.since = "starting", now
+        self.reasons = ("the app has not finished starting",)
         self._loop = asyncio.get_running_loop()
-        self.last_tick = time.monotonic()
+        self.last_tick = now
         self._ticker = self._loop.create_task(self._tick_forever(), name="poise health")
 
     async def stop(self) -> None:
         """Stop the ticker and close what built-in checks opened."""
+        self._loop = None  # the probe port can no longer start runs
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
         self.last_tick = 0.0
+        loop = asyncio.get_running_loop()
+        flights = [
+            c._flight
+            for c in self.checks.values()
+            if c._flight is not None and not c._flight.done() and c._flight.get_loop() is loop
+        ]
+        for flight in flights:
+            flight.cancel()
+        # A run still using a client must be over before the client closes.
+        await asyncio.gather(*flights, return_exceptions=True)
         for check in self.checks.values():
-            flight = check._flight
-            if flight is not None and not flight.done():
-                flight.cancel()
             if check.close is not None:
                 try:
                     await check.close()
@@ -224,6 +249,8 @@ class Health:
     def refresh_stale(self) -> None:
         """Start runs of on-demand checks whose results expired (no waiting)."""
         self._refresh_pending = False
+        if self._ticker is None:
+            return  # stopped (or not started): nothing may start runs
         now = time.monotonic()
         for check in self.checks.values():
             if not check.running and not check.fresh(now):
@@ -289,9 +316,16 @@ class Health:
         for name, since in self._saturated_since.items():
             if now - since >= limits.ready_pool_window:
                 reasons.append(f"pool {name} saturated for {now - since:.1f} s")
-        self.lag_p99 = _p99(lag for at, lag in self._lags if at >= now - WINDOW)
+        lags = [lag for at, lag in self._lags if at >= now - WINDOW]
+        self.lag_p99 = _p99(lags)
         exit_lag = limits.ready_max_lag / 2
-        self._lag_high = self.lag_p99 > (exit_lag if self._lag_high else limits.ready_max_lag)
+        if self._lag_high:
+            self._lag_high = self.lag_p99 > exit_lag
+        else:
+            # p99 of 40 ticks is their maximum: one isolated stall would take the app
+            # out for the whole window. Lag counts once it recurs (two late ticks).
+            late = sum(1 for lag in lags if lag > limits.ready_max_lag)
+            self._lag_high = late >= LAG_RECURS
         if self._lag_high:
             reasons.append(f"event-loop lag p99 {self.lag_p99 * 1e3:.0f} ms")
         self.shed_fraction = self._shed_over_window(now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from contextvars import Token
 from time import perf_counter
-from typing import Final
+from typing import Final, Protocol
 
 import anyio
 
@@ -26,7 +26,14 @@ from poise.responses import send_problem
 from poise.routing import RouteTemplates, _route_path
 from poise.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CLIENT_CLOSED_REQUEST", "KNOWN_METHODS", "PoiseMiddleware"]
+__all__ = ["CLIENT_CLOSED_REQUEST", "KNOWN_METHODS", "Draining", "PoiseMiddleware"]
+
+
+class Draining(Protocol):
+    """Anything with a ``draining`` flag (poise's Health)."""
+
+    draining: bool
+
 
 #: Methods kept as they are in labels; any other (clients choose them) becomes "OTHER",
 #: so a scanner sending made-up methods cannot grow the per-route tables.
@@ -59,6 +66,8 @@ class PoiseMiddleware:
         server_timing: add a ``Server-Timing`` header to each response.
         admission: the concurrency limit and its queue; ``policies``: each request's
             priority and deadline. Both ``None``: neither (the bare ledger).
+        drain: its ``draining`` flag set means shutdown has begun: responses then carry
+            ``Connection: close``.
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class PoiseMiddleware:
         server_timing: bool = False,
         admission: Admission | None = None,
         policies: Policies | None = None,
+        drain: Draining | None = None,
     ) -> None:
         self.app = app
         self._templates = templates
@@ -85,6 +95,7 @@ class PoiseMiddleware:
         self._server_timing = server_timing
         self._admission = admission
         self._policies = policies
+        self._drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,6 +137,11 @@ class PoiseMiddleware:
                 ledger.status = message["status"]
                 if self._server_timing:
                     message = with_server_timing(message, ledger, self._monitor)
+                drain = self._drain
+                if drain is not None and drain.draining:
+                    # Shutting down: move keep-alive clients off this process while it
+                    # still answers, instead of resetting them when the listener closes.
+                    message = with_connection_close(message)
             try:
                 await send(message)
             except OSError:
@@ -270,6 +286,13 @@ class PoiseMiddleware:
 
 def _route_path_of(scope: Scope, root_path: str) -> str:
     return _route_path(scope, root_path) if root_path else scope["path"]
+
+
+def with_connection_close(message: Message) -> Message:
+    """``message`` (a response start) with ``Connection: close``: the server closes the
+    connection after this response (uvicorn honours the header on both HTTP stacks)."""
+    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
+    return {**message, "headers": [*headers, (b"connection", b"close")]}
 
 
 def with_server_timing(

@@ -205,8 +205,10 @@ class Poise:
 
     async def _stopping(self) -> None:
         # The server asked the app to shut down: whatever ran before (poise run's drain,
-        # or none under a plain server), from now on the process is not ready.
+        # or none under a plain server), from now on the process is not ready, and no
+        # check may start on a pool or client the app's shutdown is about to close.
         self.health.begin_drain()
+        await self.health.halt()
 
     async def _shutdown(self) -> None:
         self.phase = "stopped"

@@ -152,8 +152,11 @@ async def test_saturated_postgres_pool_is_not_ready(serve: Callable[..., Server]
     answers = await asyncio.gather(*holders)
     assert [a.status for a in answers] == [200, 200, 200]
     await wait_for(port, "/readyz", 200, within=5)
-    await asyncio.sleep(0.6)  # one TTL: the result now is from after the last release
-    health = (await rawhttp.get(port, "/healthz")).json()
+    for _ in range(60):  # a run after the last release: TTL 0.5 s + one 0.25 s tick
+        health = (await rawhttp.get(port, "/healthz")).json()
+        if health["checks"]["postgres:connections"][0]["observedValue"] == 0:
+            break
+        await asyncio.sleep(0.05)
     assert health["checks"]["postgres:connections"][0]["observedValue"] == 0
 
 

@@ -160,6 +160,18 @@ class Health:
 
     async def stop(self) -> None:
         """Stop the ticker and close what built-in checks opened."""
+        await self.halt()
+        for check in self.checks.values():
+            if check.close is not None:
+                try:
+                    await check.close()
+                except Exception as exc:
+                    self._errors.report(f"health check {check.name} close", exc)
+
+    async def halt(self) -> None:
+        """Stop running checks: no new run starts, runs in progress are cancelled and
+        awaited. Called when the app's shutdown begins, so no check opens a connection
+        on a pool the app is closing."""
         self._loop = None  # the probe port can no longer start runs
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
@@ -173,16 +185,16 @@ class Health:
             for c in self.checks.values()
             if c._flight is not None and not c._flight.done() and c._flight.get_loop() is loop
         ]
-        for flight in flights:
-            flight.cancel()
-        # A run still using a client must be over before the client closes.
-        await asyncio.gather(*flights, return_exceptions=True)
-        for check in self.checks.values():
-            if check.close is not None:
-                try:
-                    await check.close()
-                except Exception as exc:
-                    self._errors.report(f"health check {check.name} close", exc)
+        # A run still using a client or a pool must be over before either closes. Let
+        # runs finish (a SELECT 1 takes milliseconds; cancelling one half-way through a
+        # connect can leak the connection), and cancel only those still going after
+        # their timeout.
+        if flights:
+            grace = max(c.timeout for c in self.checks.values())
+            _, pending = await asyncio.wait(flights, timeout=grace)
+            for flight in pending:
+                flight.cancel()
+            await asyncio.gather(*flights, return_exceptions=True)
 
     def kick(self) -> None:
         """The app has started: run at once every background check that has not passed
@@ -267,6 +279,8 @@ class Health:
 
     async def refresh_on_demand(self) -> None:
         """Bring every on-demand check up to date (single-flight; each waits its timeout)."""
+        if self.draining and self._ticker is None:
+            return  # halted for the shutdown: the app is closing what checks would use
         now = time.monotonic()
         due = [c for c in self.checks.values() if not c.background and not c.fresh(now)]
         if not due:

@@ -106,6 +106,15 @@ def test_output_file(project: Path, tmp_path: Path) -> None:
     assert "<title>poise doctor" in target.read_text()
 
 
+def test_unwritable_output_exits_2_with_one_line(project: Path, tmp_path: Path) -> None:
+    result = doctor(".", "--format", "json", "-o", str(tmp_path / "no" / "such" / "r.json"),
+                    cwd=project)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "cannot write" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
@@ -113,9 +122,13 @@ def test_output_file(project: Path, tmp_path: Path) -> None:
         ("nomodule:app", "cannot find module 'nomodule'"),
         ("main:nothing", "'nothing' in main is not a FastAPI or Starlette app"),
         ("not a target", "no such file or directory"),
+        ("", "no target given"),
+        ("empty", "empty: no FastAPI or Starlette app or router found"),
     ],
 )
 def test_bad_target_exits_2_with_one_line(project: Path, target: str, reason: str) -> None:
+    (project / "empty").mkdir()
+    (project / "empty" / "lib.py").write_text("X = 1\n")
     result = doctor(target, cwd=project)
     assert result.returncode == 2
     assert result.stdout == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -128,8 +129,15 @@ def test_a_file_that_does_not_parse_is_noted_not_fatal(write_project: WriteProje
     assert any(note.startswith("not analysed: broken.py: SyntaxError") for note in report.notes)
 
 
-def test_no_app_is_a_note(write_project: WriteProject) -> None:
-    report = audit(write_project({"lib.py": "import time\n\n\ndef f():\n    time.sleep(1)\n"}))
+def test_a_directory_without_any_app_is_a_usage_error(write_project: WriteProject) -> None:
+    """A wrong target in CI must not pass silently as "no findings"."""
+    root = write_project({"lib.py": "import time\n\n\ndef f():\n    time.sleep(1)\n"})
+    with pytest.raises(DoctorError, match="no FastAPI or Starlette app or router found"):
+        audit(root)
+
+
+def test_an_app_without_entry_points_is_a_note(write_project: WriteProject) -> None:
+    report = audit(write_project({"app.py": "from fastapi import FastAPI\n\napp = FastAPI()\n"}))
     assert report.findings == []
     assert "no FastAPI or Starlette entry points found" in report.notes[-1]
 
@@ -141,9 +149,11 @@ def test_cache_is_written_and_keyed_by_content(write_project: WriteProject, tmp_
     second = diagnose(str(root), cwd=root, cache_dir=cache)
     assert [f.to_dict() for f in first.findings] == [f.to_dict() for f in second.findings]
     assert any(cache.rglob("*"))
-    (root / "app.py").write_text(APP.replace("time.sleep(1)", "pass"), encoding="utf-8")
+    changed = textwrap.dedent(APP).lstrip("\n").replace("time.sleep(1)", "pass")
+    (root / "app.py").write_text(changed, encoding="utf-8")
     third = diagnose(str(root), cwd=root, cache_dir=cache)
     assert ("PSE101", "app.py", 10, "GET /") not in found(third)
+    assert ("PSE101", "app.py", 13, "GET /") in found(third)  # the file was parsed again
 
 
 def test_unwritable_cache_still_audits(write_project: WriteProject, tmp_path: Path) -> None:
@@ -186,3 +196,59 @@ def test_self_referencing_imports_terminate(write_project: WriteProject) -> None
     report = audit(root)
     assert ("PSE101", "app.py", 10, "GET /") in found(report)
     assert not any("internal error" in note for note in report.notes)
+
+
+ROUTER_APP = """
+    import time
+
+    from fastapi import APIRouter, FastAPI
+
+    app = FastAPI()
+    router = APIRouter()
+
+
+    @router.get("/x")
+    async def x() -> None:
+        time.sleep(1)
+
+
+    app.include_router(router, prefix="/v1")
+"""
+
+
+def test_a_file_target_walks_an_included_router_under_its_prefix_only(
+    write_project: WriteProject,
+) -> None:
+    """A router the file's app includes is not also reported as a root of its own."""
+    root = write_project({"app.py": ROUTER_APP})
+    for target in ("app.py", "app:app", "."):
+        report = audit(root, target)
+        assert {f.entry for f in report.findings} == {"GET /v1/x"}, target
+        assert [r.path for r in report.routes] == ["/v1/x"], target
+
+
+def test_a_src_layout_file_target_reports_paths_from_the_project_root(
+    write_project: WriteProject,
+) -> None:
+    root = write_project({
+        "pyproject.toml": '[tool.poise.doctor]\nignore = ["src/myapp/legacy.py"]\n',
+        "src/myapp/__init__.py": "",
+        "src/myapp/main.py": """
+            from fastapi import FastAPI
+
+            from myapp import legacy, tools
+
+            app = FastAPI()
+
+
+            @app.get("/")
+            async def index() -> None:
+                tools.wait()
+                legacy.old()
+        """,
+        "src/myapp/tools.py": "import time\n\n\ndef wait() -> None:\n    time.sleep(1)\n",
+        "src/myapp/legacy.py": "import time\n\n\ndef old() -> None:\n    time.sleep(2)\n",
+    })  # fmt: skip
+    for target in ("src/myapp/main.py", "src", "."):
+        report = audit(root, target)
+        assert found(report) == {("PSE101", "src/myapp/tools.py", 5, "GET /")}, target

@@ -184,7 +184,7 @@ class Analyzer:
         if handoff is not None:
             target = args[handoff.arg] if len(args) > handoff.arg else None
             if target is None:
-                target = dict(kwargs).get("func")
+                target = dict(kwargs).get(handoff.keyword)
             for key in self._functions(self.r.value(target)):
                 if handoff.kind == "background":
                     spawned.setdefault(key, (key, module.path, call.line))

@@ -37,10 +37,14 @@ class Sink:
 
 @dataclass(frozen=True, slots=True)
 class Handoff:
-    """An offload boundary or a background hand-off: which argument is the callable."""
+    """An offload boundary or a background hand-off: which argument is the callable.
+
+    ``arg`` is its positional index, ``keyword`` its name when passed by keyword.
+    """
 
     arg: int
     kind: str
+    keyword: str = "func"
 
 
 class Catalog:
@@ -125,6 +129,16 @@ def _sink(name: str, kind: SinkKind, entry: Any) -> Sink:
 
 
 def _handoff(name: str, entry: Any, default_kind: str) -> Handoff:
-    if not isinstance(entry, dict) or not isinstance(entry.get("arg", 0), int):
-        raise DoctorError(f"{name!r}: an offload or background entry needs {{ arg = N }}")
-    return Handoff(arg=entry.get("arg", 0), kind=str(entry.get("kind", default_kind)))
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("arg", 0), int)
+        or not isinstance(entry.get("keyword", "func"), str)
+    ):
+        raise DoctorError(
+            f'{name!r}: an offload or background entry needs {{ arg = N, keyword = "name" }}'
+        )
+    return Handoff(
+        arg=entry.get("arg", 0),
+        kind=str(entry.get("kind", default_kind)),
+        keyword=entry.get("keyword", "func"),
+    )

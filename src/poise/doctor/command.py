@@ -60,7 +60,11 @@ def run_doctor(
     except DoctorError as exc:
         print(f"poise doctor: {exc}", file=stderr)
         return EXIT_USAGE
-    write_report(report, output_format, output, stdout)
+    try:
+        write_report(report, output_format, output, stdout)
+    except OSError as exc:
+        print(f"poise doctor: cannot write {output}: {exc.strerror or exc}", file=stderr)
+        return EXIT_USAGE
     threshold = SEVERITY_RANK.get(fail_on)
     if threshold is None:
         return EXIT_CLEAN

@@ -9,6 +9,7 @@ through every ``include_router`` prefix.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -192,49 +193,46 @@ class EntryFinder:
         methods = [str(i[1]).upper() for i in items if i is not None and i[0] == "str"]
         return methods or default
 
-    def slot(self, ref: Ref, depth: int = 0) -> str | None:
+    def slot(self, ref: Ref) -> str | None:
         """The app or router object ``ref`` names (``pkg.main.app``), if it is one."""
+        return next(self.slots(ref), None)
+
+    def slots(self, ref: Ref, depth: int = 0) -> Iterator[str]:
+        """Every app or router ``ref`` may name: one, or several for a name bound more
+        than once (``for router in (users.router, orders.router): ...``)."""
         if ref is None or depth > 8:
-            return None
+            return
         tag = ref[0]
         if tag == "g":
             summary, name = self.r.global_slot(ref[1])
             if summary is None or name is None:
-                return None
+                return
             slot = f"{summary.name}.{name}"
             if slot in self.objects:
-                return slot
+                yield slot
+                return
             for value in summary.globals.get(name, ()):
-                found = self.slot(value, depth + 1)
-                if found is not None:
-                    return found
-            return None
-        if tag == "l":
+                yield from self.slots(value, depth + 1)
+        elif tag == "l":
             slot = f"{ref[1]}.{ref[2]}"
             if slot in self.objects:
-                return slot
+                yield slot
+                return
             func = self.r.func(ref[1])
             for value in func.locals.get(ref[2], ()) if func else ():
-                found = self.slot(value, depth + 1)
-                if found is not None:
-                    return found
-            return None
-        if tag == "a":
+                yield from self.slots(value, depth + 1)
+        elif tag == "a":
             base = self.r.value(ref[1])
             if base is not None and base[0] == "mod":  # ``routers.orders.router``
-                return self.slot(("g", f"{base[1]}.{ref[2]}"), depth + 1)
-            if ref[2] == "router":  # ``app.router`` is the app's own router
-                return self.slot(ref[1], depth + 1)
-            return None
-        if tag == "call":
+                yield from self.slots(("g", f"{base[1]}.{ref[2]}"), depth + 1)
+            elif ref[2] == "router":  # ``app.router`` is the app's own router
+                yield from self.slots(ref[1], depth + 1)
+        elif tag == "call":
             callee = self.r.value(ref[1])
             if callee is not None and callee[0] == "func":
                 func = self.r.func(callee[1])
                 for value in func.returns if func else ():
-                    found = self.slot(value, depth + 1)
-                    if found is not None:
-                        return found
-        return None
+                    yield from self.slots(value, depth + 1)
 
     def _decorator(self, func: Func, summary: ModuleSummary, line: int, ref: Ref) -> None:
         if ref is None or ref[0] != "call" or ref[1] is None or ref[1][0] != "a":
@@ -278,8 +276,8 @@ class EntryFinder:
             return args[index] if len(args) > index else kwargs.get(name)
 
         if method == "include_router" or method == "mount":
-            child = self.slot(arg(0, "router") if method == "include_router" else arg(1, "app"))
-            if child is not None:
+            child_ref = arg(0, "router") if method == "include_router" else arg(1, "app")
+            for child in dict.fromkeys(self.slots(child_ref)):
                 prefix = self._path(kwargs.get("prefix")) if "prefix" in kwargs else ""
                 if method == "mount":
                     prefix = self._path(arg(0, "path"))
@@ -298,15 +296,25 @@ class EntryFinder:
 
     # -- entry points -----------------------------------------------------------------
 
-    def roots_for(self, slots: list[str] | None) -> list[str]:
-        """The objects to start from: ``slots``, or every app/router nothing includes."""
+    def roots_for(self, slots: list[str] | None, *, outermost: bool = False) -> list[str]:
+        """The objects to start from: every app/router nothing includes, or ``slots``.
+
+        Args:
+            slots: start from these (a ``module:app`` target names one).
+            outermost: of ``slots``, only those nothing includes (a file target: its
+                router included by its app is walked under the app's prefix, not on its
+                own), unless that leaves none.
+        """
         for obj in self.objects.values():
             for child, _prefix, _deps in obj.includes:
                 if child in self.objects:
                     self.objects[child].included = True
-        if slots is not None:
-            return [s for s in slots if s in self.objects]
-        return [s for s, o in self.objects.items() if not o.included]
+        if slots is None:
+            return [s for s, o in self.objects.items() if not o.included]
+        known = [s for s in slots if s in self.objects]
+        if outermost:
+            return [s for s in known if not self.objects[s].included] or known
+        return known
 
     def entries(self, roots: list[str]) -> list[Entry]:
         out: list[Entry] = []

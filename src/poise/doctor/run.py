@@ -30,6 +30,8 @@ def split_target(target: str, cwd: Path) -> tuple[Path | None, str | None, str |
     Raises:
         DoctorError: it is neither an existing path nor ``module:attribute``.
     """
+    if not target.strip():
+        raise DoctorError("no target given: name a package.module:app, a file or a directory")
     path = Path(target) if Path(target).is_absolute() else cwd / target
     if path.exists():
         return path, None, None
@@ -100,6 +102,10 @@ def diagnose(
 
     finder = EntryFinder(resolver)
     finder.scan(list(project.loaded()))
+    if path is not None and not finder.objects:
+        raise DoctorError(
+            f"{target}: no FastAPI or Starlette app or router found (nothing to audit)"
+        )
     slots: list[str] | None = None
     if module_name is not None and attr is not None:
         slot = finder.slot(("g", f"{module_name}.{attr}"))
@@ -112,7 +118,7 @@ def diagnose(
     elif path is not None and path.is_file():
         own = starting[0].name
         slots = [s for s in finder.objects if s.startswith((f"{own}.", f"{own}:"))] or None
-    roots = finder.roots_for(slots)
+    roots = finder.roots_for(slots, outermost=module_name is None)
     entries = finder.entries(roots)
 
     analyzer = Analyzer(resolver, catalog, pool_budget=config.pool_budget)
@@ -141,9 +147,14 @@ def diagnose(
 
 
 def _import_root(directory: Path) -> Path:
+    """The project root for a file or directory target: above its packages, and above
+    ``src/`` in a src layout (the project then also imports from ``src/``), so reported
+    paths and ``ignore`` globs are relative to the root as for ``module:app`` targets."""
     root = directory
     while (root / "__init__.py").is_file() and root.parent != root:
         root = root.parent
+    if root.name == "src" and root.parent != root:
+        return root.parent
     return root
 
 

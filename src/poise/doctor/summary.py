@@ -36,7 +36,7 @@ __all__ = ["SUMMARY_VERSION", "Call", "ClassInfo", "Func", "ModuleSummary", "Par
            "summarize"]  # fmt: skip
 
 # Bump when the summary's shape or meaning changes: it is part of the cache key.
-SUMMARY_VERSION: Final = 4
+SUMMARY_VERSION: Final = 5
 
 Ref = tuple[Any, ...] | None
 
@@ -397,6 +397,12 @@ class _Summarizer:
             for item in node.items:
                 if item.optional_vars is not None:
                     self.bind(item.optional_vars, self.enc(item.context_expr, scope), scope, cls)
+            return
+        elif isinstance(node, ast.For | ast.AsyncFor):
+            # A loop over a literal binds its target to each element in turn.
+            if isinstance(node.iter, ast.Tuple | ast.List | ast.Set):
+                for element in node.iter.elts[:_MAX_ITEMS]:
+                    self.bind(node.target, self.enc(element, scope), scope, cls)
             return
         else:
             return

@@ -86,6 +86,7 @@ def test_bad_token_is_rejected_without_echoing_it() -> None:
         pytest.param({"recent_requests": 2.5}, id="float count"),
         pytest.param({"admin_prefix": "/a b"}, id="space in prefix"),
         pytest.param({"admin_token": "x"}, id="short token"),
+        pytest.param({"deadline_header": "X Deadline"}, id="space in header name"),
     ],
 )
 def test_bad_value_in_code_fails_at_construction(changes: dict[str, object]) -> None:
@@ -135,3 +136,10 @@ def test_every_setting_is_documented() -> None:
         assert f"`{env}`" in text, env
         assert f"`{default}`" in text, default
         assert doc
+
+
+@pytest.mark.parametrize("name", ["X-Request-Deadline", "x-request-deadline"])
+def test_header_names_are_accepted_in_any_case(name: str) -> None:
+    """Regression: the docs' own spelling, X-Request-Deadline, was refused in code."""
+    assert Settings(deadline_header=name).deadline_header == name
+    assert Settings.from_env({"POISE_DEADLINE_HEADER": name}).deadline_header is not None

@@ -141,9 +141,7 @@ _HEADER_RE: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _HEADER_NAME: Final = _Kind(
     accepted="unset (off), or an HTTP header name such as X-Request-Deadline",
     parse=lambda text: text.strip().lower() or None,
-    check=lambda v: (
-        v is None or (isinstance(v, str) and _HEADER_RE.match(v) is not None and v == v.lower())
-    ),
+    check=lambda v: v is None or (isinstance(v, str) and _HEADER_RE.match(v) is not None),
 )
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import anyio
+import anyio.lowlevel
 import pytest
 
 from poise.admission.controller import Admission
@@ -148,3 +152,121 @@ async def test_waiting_times_out_and_a_standing_queue_sheds_sheddable_at_once() 
     assert 0.09 < anyio.current_time() - started < 1.0
     assert not await admission.wait(DEFAULT, budget=0.0)
     assert admission.queued == 0
+
+
+@pytest.mark.anyio
+async def test_a_standing_queue_waits_briefly_serves_newest_first_and_sheds_sheddable() -> None:
+    """CoDel: once the queue has not drained for INTERVAL, a newcomer waits at most
+    TARGET, the queue is served newest first, and sheddable traffic does not wait."""
+    admission = pinned(6)
+    assert all(admission.try_admit(DEFAULT) for _ in range(6))
+    outcomes: dict[str, bool] = {}
+    waited: dict[str, float] = {}
+
+    async def wait(name: str, priority: int) -> None:
+        started = anyio.current_time()
+        outcomes[name] = await admission.wait(priority, None)
+        waited[name] = anyio.current_time() - started
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait, "oldest", DEFAULT)
+        await anyio.sleep(0.01)
+        admission._last_empty -= 1.0  # the queue has not drained for a second
+        await wait("sheddable", SHEDDABLE)
+        assert outcomes == {"sheddable": False}
+        assert waited["sheddable"] < 0.005  # shed at once, never queued
+        group.start_soon(wait, "older", DEFAULT)
+        group.start_soon(wait, "newest", DEFAULT)
+        await anyio.lowlevel.checkpoint()  # both are queued, neither has waited yet
+        assert admission.queued == 3
+        admission.release(0.01)  # one slot: to the newest (adaptive LIFO)
+    assert outcomes == {"sheddable": False, "newest": True, "older": False, "oldest": False}
+    assert waited["older"] < 0.05  # gave up after TARGET (5 ms), not INTERVAL (100 ms)
+    assert waited["oldest"] >= 0.09  # it came while the queue was young: up to INTERVAL
+    assert admission.queued == 0
+    assert admission.in_flight == 6
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_waiter_cancelled_from_outside_leaves_no_trace(anyio_backend: str) -> None:
+    """Regression: a queued request cancelled by its server (or an outer timeout) must
+    not stay queued, nor keep the slot it was handed just before."""
+    admission = pinned(2)
+    assert admission.try_admit(DEFAULT)
+    assert admission.try_admit(DEFAULT)
+
+    queued = asyncio.create_task(admission.wait(DEFAULT, None))
+    await asyncio.sleep(0.01)
+    queued.cancel()  # cancelled while queued
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert admission.queued == 0
+    assert admission.in_flight == 2
+
+    handed = asyncio.create_task(admission.wait(DEFAULT, None))
+    await asyncio.sleep(0.01)
+    admission.release(0.01)  # the slot goes to the waiter...
+    assert admission.in_flight == 2
+    handed.cancel()  # ...which is cancelled before it could start
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+    assert admission.queued == 0
+    assert admission.in_flight == 1  # the slot came back
+    assert admission.try_admit(DEFAULT)
+
+
+@pytest.mark.parametrize(
+    ("queued", "short", "limit", "base"),
+    [
+        pytest.param(0, 0.03, 8, 1, id="fast-app"),
+        pytest.param(25, 0.2, 50, 1, id="half-full-queue"),
+        pytest.param(5, 3.0, 4, 5, id="slow-app"),
+    ],
+)
+def test_retry_after_is_the_drain_time_spread_over_more_than_one_second(
+    queued: int, short: float, limit: int, base: int
+) -> None:
+    admission = pinned(limit)
+    assert admission.limiter is not None
+    admission.limiter.short = short
+    admission._queued = queued
+    draws = {admission.retry_after() for _ in range(400)}
+    assert min(draws) == base
+    assert max(draws) <= base + max(1, base // 2)
+    assert len(draws) >= 2  # jittered: shed clients do not all come back in the same second
+
+
+@pytest.mark.anyio
+async def test_a_client_that_leaves_is_no_latency_sample_and_frees_its_slot() -> None:
+    """Client disconnects are not failures: no latency sample, no back-off."""
+    from poise._internal import InternalErrors
+    from poise.admission.policy import Policies
+    from poise.middleware.core import PoiseMiddleware
+    from poise.routing import RouteTemplates
+    from tests.middleware.test_ledger import request
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        while message["type"] != "http.disconnect" and message.get("more_body"):
+            message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    admission = pinned(4)
+    assert admission.limiter is not None
+    templates = RouteTemplates(app)
+    middleware = PoiseMiddleware(
+        app, templates=templates, sinks=[], errors=InternalErrors(), admission=admission,
+        policies=Policies(templates, rules=(), default_deadline=None, deadline_header=None),
+    )  # fmt: skip
+    await request(middleware)
+    assert admission.limiter._seen == 1  # an answered request is a sample
+    await request(middleware, [{"type": "http.request", "body": b"", "more_body": True},
+                               {"type": "http.disconnect"}])  # fmt: skip
+    assert admission.limiter._seen == 1  # the client that left is not
+    assert admission.limiter.limit == 4
+    assert admission.in_flight == 0
+    assert admission.finished_total == 2

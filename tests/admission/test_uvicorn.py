@@ -60,23 +60,62 @@ async def test_over_the_limit_is_shed_with_retry_after_without_entering(
     assert stats["routes"]["GET /slow"]["outcomes"] == {"ok": 2, "shed": 3}
 
 
+@pytest.mark.parametrize(
+    ("sheddable_path", "critical_path", "env", "entered_as"),
+    [
+        pytest.param("/sheddable", "/critical", {}, "critical", id="route-options"),
+        pytest.param(
+            "/reports/daily", "/admin/ping",
+            {"POISE_ADMISSION_PRIORITIES": "/reports/*=sheddable,/admin/*=critical"},
+            "admin", id="path-patterns",
+        ),
+    ],
+)  # fmt: skip
 async def test_critical_is_admitted_while_sheddable_is_shed(
     serve: Callable[..., Server],
+    sheddable_path: str,
+    critical_path: str,
+    env: dict[str, str],
+    entered_as: str,
 ) -> None:
-    server = serve("overload:app", env=PINNED)
+    server = serve("overload:app", env=PINNED | env)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
         busy = [asyncio.create_task(get(client, "/slow", params={"seconds": 0.6}))
                 for _ in range(2)]  # fmt: skip
         await asyncio.sleep(0.3)
-        sheddable = [asyncio.create_task(get(client, "/sheddable")) for _ in range(3)]
+        sheddable = [asyncio.create_task(get(client, sheddable_path)) for _ in range(3)]
         await asyncio.sleep(0.05)
-        critical = await get(client, "/critical")
+        critical = await get(client, critical_path)
         results = await asyncio.gather(*sheddable, *busy)
         entered = (await client.get("/entered")).json()
 
     assert critical.status_code == 200
     assert [r.status_code for r in results[:3]] == [503, 503, 503]
-    assert entered == {"slow": 2, "critical": 1}
+    assert entered == {"slow": 2, entered_as: 1}
+
+
+async def test_a_sync_route_past_its_deadline_gets_504_and_its_thread_is_counted(
+    serve: Callable[..., Server],
+) -> None:
+    """Regression: a sync route's thread cannot be cancelled, and nothing checkpoints
+    after it returns, so its late answer used to go out as a 200."""
+    server = serve("overload:app")
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        quick = await client.get("/sync-slow", params={"seconds": 0})
+        started = time.perf_counter()
+        late = await client.get("/sync-slow", params={"seconds": 0.6})
+        elapsed = time.perf_counter() - started
+        stats = (await client.get("/_poise/api/stats")).json()
+    assert quick.status_code == 200
+    # poise.remaining() works in the thread pool too (the request's context is copied).
+    assert 0.1 < quick.json()["remaining_at_start"] <= 0.2
+    assert late.status_code == 504, late.text
+    assert late.headers["content-type"] == "application/problem+json"
+    assert 0.55 < elapsed < 2.0  # the thread ran to its end: it cannot be interrupted
+    assert stats["routes"]["GET /sync-slow"]["deadline"] == 1
+    assert stats["routes"]["GET /sync-slow"]["outcomes"] == {"ok": 1, "deadline": 1}
+    assert stats["admission"]["deadline_total"] == 1
+    assert stats["admission"]["orphaned_thread_work_total"] == 1
 
 
 async def test_deadline_cancels_a_postgres_query_and_frees_the_pool(
@@ -176,20 +215,26 @@ async def test_deadline_header_bad_values_are_ignored_and_counted(
     serve: Callable[..., Server],
 ) -> None:
     server = serve("overload:app", env={"POISE_DEADLINE_HEADER": "X-Request-Deadline"})
+    # Header names are case-insensitive; the caller below sends it lower-cased.
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
         for bad in ("abc", "-1", "nan"):
             response = await client.get("/slow", params={"seconds": 0.05},
                                         headers={"x-request-deadline": bad})  # fmt: skip
             assert response.status_code == 200, bad
+        for bad in ("1_0", "inf", "1e3"):  # float() takes these; a deadline header does not
+            response = await client.get("/budget", headers={"x-request-deadline": bad})
+            assert response.json() == {"remaining": None}, bad
         budget = (await client.get("/budget", headers={"x-request-deadline": "0.8"})).json()
+        capped = (await client.get("/budget-capped", headers={"x-request-deadline": "5"})).json()
         short = await client.get("/slow", params={"seconds": 1},
                                  headers={"x-request-deadline": "0.1"})  # fmt: skip
         expired = await client.get("/slow", headers={"x-request-deadline": "0"})
         none = (await client.get("/budget")).json()
         stats = (await client.get("/_poise/api/stats")).json()
         entered = (await client.get("/entered")).json()
-    assert stats["admission"]["deadline_header_ignored_total"] == 3
+    assert stats["admission"]["deadline_header_ignored_total"] == 6
     assert 0.5 < budget["remaining"] <= 0.8 + 1e-9
+    assert 0.3 < capped["remaining"] <= 0.5 + 1e-9  # the route's deadline caps the caller's
     assert none == {"remaining": None}
     assert short.status_code == 504
     assert expired.status_code == 504

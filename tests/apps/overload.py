@@ -7,6 +7,7 @@ Environment: ``DATABASE_URL`` (asyncpg URL, optional), ``HANG_URL`` (optional).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,6 +74,37 @@ async def sheddable() -> dict[str, str]:
     enter("sheddable")
     await anyio.sleep(0.5)
     return {"status": "ok"}
+
+
+@app.get("/reports/{name}")
+async def report(name: str) -> dict[str, str]:
+    """Sheddable by path pattern (POISE_ADMISSION_PRIORITIES), not by route option."""
+    enter("report")
+    await anyio.sleep(0.5)
+    return {"status": "ok"}
+
+
+@app.get("/admin/ping")
+async def admin_ping() -> dict[str, str]:
+    """Critical by path pattern."""
+    enter("admin")
+    return {"status": "ok"}
+
+
+@app.get("/sync-slow")
+@poise.route(deadline=0.2)
+def sync_slow(seconds: float = 0.6) -> dict[str, float | None]:
+    """A sync route: its thread cannot be cancelled, and nothing checkpoints after it."""
+    enter("sync-slow")
+    left = poise.remaining()
+    time.sleep(seconds)
+    return {"remaining_at_start": left}
+
+
+@app.get("/budget-capped")
+@poise.route(deadline=0.5)
+async def budget_capped() -> dict[str, float | None]:
+    return {"remaining": poise.remaining()}
 
 
 @app.get("/entered")

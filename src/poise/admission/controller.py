@@ -99,17 +99,30 @@ class Admission:
         waiter = _Waiter(priority)
         self._queues[priority].append(waiter)
         self._queued += 1
-        with anyio.move_on_after(timeout):
-            await waiter.event.wait()
+        admitted = False
+        try:
+            with anyio.move_on_after(timeout):
+                await waiter.event.wait()
+            admitted = waiter.admitted
+            return admitted
+        finally:
+            if not admitted:
+                self._forget(waiter)
+
+    def _forget(self, waiter: _Waiter) -> None:
+        """A waiter gives up: timed out, evicted, or cancelled from outside (then it may
+        have been handed a slot already, which goes to the next one)."""
         if waiter.admitted:
-            return True
-        queue = self._queues[priority]
-        if waiter in queue:  # timed out (an evicted waiter was removed already)
+            self.in_flight -= 1
+            if self._queued:
+                self._dispatch(perf_counter())
+            return
+        queue = self._queues[waiter.priority]
+        if waiter in queue:  # an evicted waiter was removed already
             queue.remove(waiter)
             self._queued -= 1
             if not self._queued:
                 self._last_empty = perf_counter()
-        return False
 
     def _evict_below(self, priority: int) -> bool:
         """Make room by shedding the newest queued request of a lower priority."""
@@ -163,13 +176,14 @@ class Admission:
             self.limiter.drop()
 
     def retry_after(self) -> int:
-        """Seconds a shed client should wait: the estimated drain time, jittered, >= 1."""
+        """Seconds a shed client should wait: the estimated drain time in whole seconds
+        (at least 1), plus a random 0 to half of it (at least 0 or 1), so that shed
+        clients spread their retries instead of coming back in the same second."""
         limiter = self.limiter
-        if limiter is None:
-            return 1
-        latency = limiter.short or 0.1
-        drain = (self._queued + 1) * latency / max(1.0, limiter.limit)
-        return max(1, math.ceil(drain * random.uniform(1.0, 1.5)))
+        latency = 0.1 if limiter is None else limiter.short or 0.1
+        limit = 1.0 if limiter is None else max(1.0, limiter.limit)
+        base = max(1, math.ceil((self._queued + 1) * latency / limit))
+        return base + random.randint(0, max(1, base // 2))
 
     # -- reading ------------------------------------------------------------------------
 

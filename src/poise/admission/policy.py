@@ -21,6 +21,10 @@ DEFAULT: Final = 1
 SHEDDABLE: Final = 2
 PRIORITY: Final = {"critical": CRITICAL, "default": DEFAULT, "sheddable": SHEDDABLE}
 
+# A deadline header's value: plain decimal seconds ("0.8", "2"), surrounding spaces
+# allowed. Not float()'s whole grammar, which also takes "1_0", "inf" and "1e9".
+_SECONDS_RE: Final = re.compile(rb"^[ \t]*[0-9]{1,9}(\.[0-9]{1,9})?[ \t]*$")
+
 # The attribute @poise.route sets on an endpoint.
 _ATTRIBUTE: Final = "__poise_route__"
 
@@ -94,7 +98,8 @@ class Policies:
         self._errors = errors
         self._rules = [(re.compile(fnmatch.translate(glob)), PRIORITY[p]) for glob, p in rules]
         self.default_deadline = default_deadline
-        self.header = None if deadline_header is None else deadline_header.encode("latin-1")
+        # ASGI servers give header names lower-cased.
+        self.header = None if deadline_header is None else deadline_header.lower().encode("latin-1")
         self._routes: list[tuple[re.Pattern[str], frozenset[str] | None, RouteOptions]] = []
         self._built = False
         # True once the route tree is read and nothing needs a lookup: the middleware
@@ -146,10 +151,7 @@ class Policies:
         wanted = self.header
         for name, value in scope["headers"]:
             if name == wanted:
-                try:
-                    seconds = float(value)
-                except ValueError:
-                    seconds = math.nan
+                seconds = float(value) if _SECONDS_RE.match(value) else math.nan
                 if not math.isfinite(seconds) or seconds < 0:
                     self.header_ignored += 1
                     return route_deadline

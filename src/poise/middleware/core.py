@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from contextvars import Token
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import Final, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from poise._internal import InternalErrors
 from poise.admission.controller import Admission
@@ -122,6 +123,8 @@ class PoiseMiddleware:
         root_path = scope.get("root_path", "")
         token = _current.set(ledger)
         disconnected = False
+        # The deadline's cancel scope while the app runs in it (see send_timed).
+        deadline_scope: anyio.CancelScope | None = None
 
         async def receive_watching() -> Message:
             nonlocal disconnected
@@ -134,6 +137,12 @@ class PoiseMiddleware:
             nonlocal disconnected
             kind = message["type"]
             if kind == "http.response.start":
+                if deadline_scope is not None and anyio.current_time() >= deadline_scope.deadline:
+                    # The deadline passed in code nothing could interrupt (a sync route in
+                    # the thread pool): no checkpoint came between it and this response,
+                    # so cancel here, before a late answer goes out as a success.
+                    deadline_scope.cancel()
+                    await anyio.lowlevel.checkpoint()
                 ledger.status = message["status"]
                 if self._server_timing:
                     message = with_server_timing(message, ledger, self._monitor)
@@ -193,10 +202,13 @@ class PoiseMiddleware:
             if deadline is None:
                 await call
             else:
-                at = anyio.current_time() + deadline
-                deadline_token = _deadline.set(at)
-                with anyio.CancelScope(deadline=at) as cancel_scope:
-                    await call
+                deadline_token = _deadline.set(monotonic() + deadline)
+                with anyio.CancelScope(deadline=anyio.current_time() + deadline) as cancel_scope:
+                    deadline_scope = cancel_scope
+                    try:
+                        await call
+                    finally:
+                        deadline_scope = None
                 if cancel_scope.cancelled_caught:
                     ledger.outcome = "deadline"
                     if ledger.status == 0:

@@ -21,7 +21,7 @@ process with ``--workers N`` (uvicorn's supervisor sends each worker SIGTERM).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import inspect
 import logging
 import os
 import signal
@@ -69,7 +69,10 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
         poise = _poise_of(the_app)
         uvicorn_options["timeout_graceful_shutdown"] = poise.settings.drain_timeout
     else:
-        _check_importable(target)
+        # The workers import it themselves; importing it here too (spawned workers share
+        # nothing with this process) turns a bad target into one line and exit 2, where
+        # uvicorn's supervisor would restart failing workers forever.
+        _import(target, factory)
     config = uvicorn.Config(
         "poise.run:app", factory=True, workers=workers, lifespan="on", **uvicorn_options
     )
@@ -106,30 +109,65 @@ def app() -> Any:
     if not target:
         raise RunError(f"{_TARGET_ENV} is not set: start the app with `poise run module:app`")
     _log_like_uvicorn()
-    the_app = _load(target, bool(os.environ.get(_FACTORY_ENV)))
+    try:
+        the_app = _load(target, bool(os.environ.get(_FACTORY_ENV)))
+    except RunError as exc:
+        # uvicorn's start-up failure code: its supervisor stops instead of restarting
+        # a worker that would fail the same way every time.
+        logger.error("poise run: %s", exc)
+        raise SystemExit(STARTUP_FAILURE) from None
     _take_over_signals(_poise_of(the_app))
     return the_app
 
 
-def _load(target: str, factory: bool) -> Any:
-    cached = _loaded.get(target)
-    if cached is not None:
-        return cached
+def _import(target: str, factory: bool) -> Any:
+    """The object ``target`` names (not yet called, for a factory).
+
+    Raises:
+        RunError: it does not import, or (not a factory) is not an ASGI app.
+    """
     from uvicorn.importer import ImportFromStringError, import_from_string
 
     try:
         loaded = import_from_string(target)
     except ImportFromStringError as exc:
         raise RunError(f"cannot load {target!r}: {exc}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise RunError(f"importing {target!r} failed: {type(exc).__name__}: {exc}") from exc
+    if factory:
+        if not callable(loaded):
+            raise RunError(f"the factory {target!r} is a {type(loaded).__name__}, not callable")
+    else:
+        _check_asgi(target, loaded)
+    return loaded
+
+
+def _check_asgi(target: str, loaded: Any) -> None:
+    if not callable(loaded):
+        raise RunError(f"{target!r} is a {type(loaded).__name__}, not an ASGI app")
+    try:
+        signature = inspect.signature(loaded)
+    except (TypeError, ValueError):  # no signature to read (a builtin): trust it
+        return
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        raise RunError(
+            f"{target!r} is not an ASGI app: it cannot be called as app(scope, receive, send)"
+        ) from None
+
+
+def _load(target: str, factory: bool) -> Any:
+    cached = _loaded.get(target)
+    if cached is not None:
+        return cached
+    loaded = _import(target, factory)
     if factory:
         try:
             loaded = loaded()
         except Exception as exc:
             raise RunError(f"the factory {target!r} failed: {type(exc).__name__}: {exc}") from exc
-    if not callable(loaded):
-        raise RunError(f"{target!r} is a {type(loaded).__name__}, not an ASGI app")
+        _check_asgi(f"{target}()", loaded)
     installed = getattr(loaded, "__poise__", None)
     if not isinstance(loaded, Poise) and not isinstance(installed, Poise):
         poise = Poise(loaded)
@@ -144,16 +182,6 @@ def _poise_of(the_app: Any) -> Poise:
     poise = the_app if isinstance(the_app, Poise) else getattr(the_app, "__poise__", None)
     assert isinstance(poise, Poise)
     return poise
-
-
-def _check_importable(target: str) -> None:
-    module = target.partition(":")[0]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found or ":" not in target:
-        raise RunError(f"cannot load {target!r}: expected an importable module:attribute")
 
 
 class _Drain:

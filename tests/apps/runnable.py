@@ -48,3 +48,12 @@ async def failing_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 broken = FastAPI(lifespan=failing_lifespan)
 not_an_app = 42
+
+
+def zero_args() -> None:
+    """Callable, but not as app(scope, receive, send)."""
+
+
+def create_broken_app() -> int:
+    """A factory that returns something that is not an app."""
+    return 7

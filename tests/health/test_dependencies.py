@@ -5,6 +5,7 @@ seen from the probe port. Each runs the app under a real server process."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import subprocess
 import time
@@ -205,39 +206,65 @@ async def test_a_broken_check_is_reported_not_fatal(
 async def test_probe_port_answers_while_the_loop_is_blocked(
     serve: Callable[..., Server],
 ) -> None:
+    """A route blocks the loop for 3 s with live_loop_stuck = 1 s: on the probe port,
+    /livez is 200 for the first second, 503 after it, 200 once the loop is back, and
+    /livez and /readyz answer within 50 ms throughout."""
     probe_port = free_port()
     server = serve("health:app", env={
-        "POISE_PROBE_PORT": str(probe_port), "POISE_LIVE_LOOP_STUCK": "1.5",
+        "POISE_PROBE_PORT": str(probe_port), "POISE_LIVE_LOOP_STUCK": "1",
     })  # fmt: skip
     port = port_of(server)
     await wait_for(probe_port, "/readyz", 200, within=5)
     loop = asyncio.get_running_loop()
-    blocker = asyncio.create_task(rawhttp.get(port, "/block-loop?seconds=4", within=10))
-    await asyncio.sleep(0.3)
+    blocker = asyncio.create_task(rawhttp.get(port, "/block-loop?seconds=3", within=10))
+    await asyncio.sleep(0.02)  # the idle server reads it at once: the block has begun
     started = loop.time()
+    main = await rawhttp.get(port, "/livez", within=0.3)
+    assert main.error == "timeout"  # the main port's probe waits for the loop
 
-    main = await rawhttp.get(port, "/livez", within=0.5)
-    assert main.status is None
-    assert main.error == "timeout"
-    live = await rawhttp.get(probe_port, "/livez", within=1)
-    assert live.status == 200  # busy or blocked for a moment: alive
-    took = await wait_for(probe_port, "/readyz", 503, within=2)
-    assert loop.time() - started + took < 2.5
-    assert (await rawhttp.get(probe_port, "/readyz")).json()["notes"] == ["stalled"]
-    await wait_for(probe_port, "/livez", 503, within=3)  # stuck past live_loop_stuck
-    answers = []
-    for _ in range(10):
-        begin = loop.time()
-        answers.append(await rawhttp.get(probe_port, "/startupz", within=1))
-        assert loop.time() - begin < 0.5
-    assert {a.status for a in answers} == {200}
-
+    probes: list[tuple[float, str, int | None, float]] = []  # (t, path, status, took)
+    ended: float | None = None
+    # The times are taken in this process: a garbage collection of the test session's
+    # heap (tens of ms, late in a long run) would be counted against the probe port.
+    gc.collect()
+    gc.disable()
+    try:
+        while ended is None or loop.time() - started < ended + 1.0:
+            for path in ("/livez", "/readyz"):
+                sent = loop.time()
+                answer = await rawhttp.get(probe_port, path, within=1)
+                probes.append((sent - started, path, answer.status, loop.time() - sent))
+            if ended is None and blocker.done():
+                ended = loop.time() - started
+            await asyncio.sleep(0.02)
+    finally:
+        gc.enable()
     assert (await blocker).status == 200
-    await wait_for(probe_port, "/livez", 200, within=2)
+    assert ended is not None
+    assert 2.9 < ended < 4.0
+
+    slowest = max(probes, key=lambda p: p[3])
+    assert slowest[3] < 0.05, [p for p in probes if p[3] > 0.01]  # every probe within 50 ms
+    live = [(t, status) for t, path, status, _ in probes if path == "/livez"]
+    first_second = [status for t, status in live if t < 0.9]
+    stuck = [status for t, status in live if 1.4 < t < ended - 0.1]
+    back = [status for t, status in live if t > ended + 0.3]
+    assert len(first_second) >= 5
+    assert len(stuck) >= 10
+    assert len(back) >= 5
+    assert set(first_second) == {200}  # busy or blocked for a moment: alive
+    assert set(stuck) == {503}  # stuck past live_loop_stuck
+    assert set(back) == {200}
+    ready = {status for _, path, status, _ in probes if path == "/readyz"}
+    assert None not in ready  # answered throughout (503 "stalled" while blocked)
+    assert 503 in ready
+
     # One stall, however long, is over when it is over: ready again at once (lag takes
     # the app out only when it recurs), with the stall on record in /healthz.
     await wait_for(probe_port, "/readyz", 200, within=2)
     lag = (await rawhttp.get(port, "/healthz")).json()["checks"]["eventloop:lag"][0]
-    assert lag["observedValue"] >= 3000
+    assert lag["observedValue"] >= 2500
     assert lag["status"] == "pass"
+    startup = await rawhttp.get(probe_port, "/startupz")
+    assert startup.status == 200
     assert (await rawhttp.get(probe_port, "/healthz")).status == 404  # main port only

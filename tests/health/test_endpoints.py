@@ -162,6 +162,8 @@ async def test_probe_port_serves_the_probes_only() -> None:
             other = await c.get("/healthz")
     assert (live.status_code, live.json()) == (200, {"status": "pass"})
     assert live.headers["content-type"] == "application/health+json"
+    assert live.headers["cache-control"] == "no-store"
+    assert live.headers["server"] == "poise-probe"  # no Python version to fingerprint
     assert (ready.status_code, ready.json()["notes"]) == (200, ["ready"])
     assert (head.status_code, head.content) == (200, b"")
     assert other.status_code == 404

@@ -80,6 +80,7 @@ def test_a_bare_asgi_app_gets_poise_around_it() -> None:
     assert code == 0, output
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize(
     ("target", "message"),
     [
@@ -87,11 +88,17 @@ def test_a_bare_asgi_app_gets_poise_around_it() -> None:
         ("runnable:missing", "poise run: cannot load 'runnable:missing'"),
         ("runnable:not_an_app", "poise run: 'runnable:not_an_app' is a int, not an ASGI app"),
         ("runnable", "poise run: cannot load 'runnable'"),
+        ("runnable:zero_args", "poise run: 'runnable:zero_args' is not an ASGI app"),
+        ("exits_at_import:app", "poise run: importing 'exits_at_import:app' failed: SystemExit"),
     ],
 )
-def test_a_target_that_does_not_load_exits_2_with_one_line(target: str, message: str) -> None:
+def test_a_target_that_does_not_load_exits_2_with_one_line(
+    target: str, message: str, workers: str
+) -> None:
+    """Also with workers: uvicorn's supervisor would restart a failing worker forever."""
     result = subprocess.run(
-        [sys.executable, "-m", "poise", "run", target, "--app-dir", str(APPS_DIR)],
+        [sys.executable, "-m", "poise", "run", target, "--app-dir", str(APPS_DIR),
+         "--workers", workers, "--port", str(free_port())],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2
@@ -107,6 +114,24 @@ def test_a_bad_setting_exits_2() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "POISE_DRAIN_DELAY='soon' is not valid" in result.stderr
+
+
+def test_a_factory_that_returns_no_app_exits_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "poise", "run", "runnable:create_broken_app", "--factory",
+         "--app-dir", str(APPS_DIR), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "'runnable:create_broken_app()' is a int, not an ASGI app" in result.stderr
+
+
+def test_a_worker_that_cannot_load_the_app_stops_the_supervisor() -> None:
+    process = poise_run("fails_in_worker:app", "--port", str(free_port()), "--workers", "2")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 3, output
+    assert "poise run: importing 'fails_in_worker:app' failed: RuntimeError" in output
+    assert "Traceback" not in output
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

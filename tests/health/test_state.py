@@ -182,6 +182,29 @@ async def test_draining_is_final() -> None:
     assert health.state == "draining"
 
 
+async def test_a_drain_before_start_up_finished_does_not_pass_the_startup_probe() -> None:
+    """Regression: /startupz said 200 once draining, though start-up never finished."""
+    health, _ = make()
+    db = health.add(Check("db", lambda: None, background=False))
+    clock = Clock()
+    db.result = result("fail", clock.now)
+    run(health, clock, 1)
+    assert not health.started_up()
+    health.begin_drain()
+    run(health, clock, 1)
+    assert health.state == "draining"
+    assert not health.started_up()
+
+
+async def test_start_up_once_passed_stays_passed_through_a_drain() -> None:
+    health, _ = make()
+    clock = Clock()
+    run(health, clock, 1)
+    assert health.started_up()
+    health.begin_drain()
+    assert health.started_up()
+
+
 def test_liveness_and_readiness_from_another_thread() -> None:
     health, _ = make()
     now = time.monotonic()

@@ -77,7 +77,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = SOCKET_TIMEOUT
     server_version = "poise-probe"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version  # not "poise-probe Python/3.x": nothing to fingerprint
 
     def setup(self) -> None:
         super().setup()

@@ -91,6 +91,9 @@ class Health:
         self.since = time.monotonic()
         self.reasons: tuple[str, ...] = ("the app has not finished starting",)
         self.draining = False
+        # Start-up finished and every critical check passed once (never undone: a drain
+        # that begins before that does not make /startupz say it happened).
+        self.started = False
         # Signals.
         self.last_tick = 0.0  # time.monotonic() of the last tick; 0: not ticking
         self._lags: deque[tuple[float, float]] = deque(maxlen=int(WINDOW / TICK) + 8)
@@ -309,6 +312,7 @@ class Health:
             if waiting:
                 self.reasons = tuple(waiting)
                 return self.state
+            self.started = True
             self._set("ready", (), now)
         reasons = self._failing(now)
         if self.state == "ready" and reasons and now - self.since >= self.limits.ready_hold:
@@ -388,7 +392,7 @@ class Health:
         return True
 
     def started_up(self) -> bool:
-        return self.state != "starting" and self._started()
+        return self.started
 
     def checks_status(self, names: Iterable[str] | None = None) -> str:
         chosen = self.checks.values() if names is None else (self.checks[n] for n in names)

@@ -18,7 +18,9 @@ The benchmark runs in this order:
 3. **The N for ``--limit-concurrency``:** tried on a short run at 3x C, keeping the
    best goodput.
 4. **Each variant, in the same run:** 1x, 3x and 10x C for ``--seconds`` each, then 1x
-   again to see recovery.
+   again to see recovery. The four phases run back to back on one pool of keep-alive
+   connections, as a load balancer's would be, so a phase begins with the connections
+   the one before it opened rather than with a storm of new ones.
 5. **poise with a downstream latency step**, 20 ms to 60 ms mid-run. The admission
    limit is sampled every 250 ms.
 
@@ -223,10 +225,13 @@ async def _one(pool: Pool) -> int:
     return status
 
 
-async def drive(url: str, rate: float, seconds: float) -> Result:
-    """Send ``rate`` requests per second for ``seconds``, open loop."""
-    host, port = url.removeprefix("http://").split(":")
-    pool = Pool(host, int(port))
+async def drive(url: str, rate: float, seconds: float, pool: Pool | None = None) -> Result:
+    """Send ``rate`` requests per second for ``seconds``, open loop, on ``pool``'s
+    connections (a new pool, closed at the end, if none is given)."""
+    own = pool is None
+    if pool is None:
+        host, port = url.removeprefix("http://").split(":")
+        pool = Pool(host, int(port))
     result = Result(rate, seconds)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
@@ -261,7 +266,8 @@ async def drive(url: str, rate: float, seconds: float) -> Result:
         task.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.wait(tasks)
-    pool.close()
+    if own:
+        pool.close()
     return result
 
 
@@ -269,6 +275,23 @@ def run(url: str, rate: float, seconds: float) -> Result:
     import uvloop
 
     return uvloop.run(drive(url, rate, seconds))
+
+
+def run_phases(url: str, phases: list[tuple[float, float]]) -> list[Result]:
+    """Each ``(rate, seconds)`` in turn on one set of keep-alive connections, as a
+    client with a connection pool (a load balancer) would send them: a phase starts
+    with the connections the one before it left open, not with a connection storm."""
+    import uvloop
+
+    async def drive_all() -> list[Result]:
+        host, port = url.removeprefix("http://").split(":")
+        pool = Pool(host, int(port))
+        try:
+            return [await drive(url, rate, seconds, pool) for rate, seconds in phases]
+        finally:
+            pool.close()
+
+    return uvloop.run(drive_all())
 
 
 # -- the benchmark ---------------------------------------------------------------------------
@@ -362,16 +385,22 @@ def main() -> int:
         cases[name] = {}
         with server(app, *extra) as url:
             timeline: list[tuple[float, float]] = []
-            for label, factor in (("1x", 1), ("3x", 3), ("10x", 10), ("back to 1x", 1)):
-                result = run(url, factor * cap, args.seconds)
+            labels = (("1x", 1), ("3x", 3), ("10x", 10), ("back to 1x", 1))
+            results = run_phases(url, [(factor * cap, args.seconds) for _, factor in labels])
+            for (label, _factor), result in zip(labels, results, strict=True):
                 cases[name][label] = result.summary(slo)
                 if label == "back to 1x":
                     per = result.per_second(slo)
                     cases[name][label]["seconds_to_full_goodput"] = next(
                         (i for i, (good, _) in enumerate(per) if good >= 0.95 * cap), None
                     )
-                timeline.extend(result.per_second(slo))
-                print(f"  {name:32} {label:10} {json.dumps(cases[name][label])}")
+                per_second = result.per_second(slo)
+                cases[name][label]["per_second"] = [
+                    {"goodput": good, "ok_p99_ms": p99} for good, p99 in per_second
+                ]
+                timeline.extend(per_second)
+                summary = {k: v for k, v in cases[name][label].items() if k != "per_second"}
+                print(f"  {name:32} {label:10} {json.dumps(summary)}")
             timelines[name] = timeline
     report["cases"] = cases
 

@@ -70,11 +70,54 @@ def test_a_lagging_loop_shrinks_the_limit_and_keeps_the_baseline() -> None:
     limiter = GradientLimiter(min_limit=4, max_limit=1000, loop_lag=lambda since: lag[0])
     now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
     start = limiter.limit
-    lag[0] = 0.2  # the loop is the bottleneck
+    lag[0] = 0.04  # the loop is the bottleneck, but not saturated
     feed(limiter, 0.060, in_flight=int(start), windows=5, start=now)
     assert limiter.congested
     assert limiter.limit == pytest.approx(start * 0.9**5)
     assert limiter.long == pytest.approx(0.020)
+
+
+def test_a_saturated_loop_falls_to_what_it_serves_at_most_halving_per_window() -> None:
+    """Saturated (lag above twice the congestion threshold): the limit falls to the
+    window's throughput x baseline latency (Little's law), by at most half a window,
+    and on by 10 % a window while the saturation lasts."""
+    lag = [0.0]
+    limiter = GradientLimiter(min_limit=1, max_limit=1000, loop_lag=lambda since: lag[0])
+    now = feed(limiter, 0.200, in_flight=30, windows=WARMUP_WINDOWS)
+    assert limiter.limit == 60
+    lag[0] = 0.2
+    # feed() completes about 90 requests a second: at 0.2 s that needs 18 in flight.
+    now = feed(limiter, 0.400, in_flight=60, windows=1, start=now)
+    assert limiter.limit == pytest.approx(30)  # halved, not cut to ~19 at once
+    now = feed(limiter, 0.400, in_flight=30, windows=1, start=now)
+    assert 17.9 <= limiter.limit <= 20  # 90 to 100 a second x 0.2 s
+    reached = limiter.limit
+    feed(limiter, 0.400, in_flight=20, windows=1, start=now)
+    assert limiter.limit == pytest.approx(reached * 0.9)
+
+
+def test_a_busy_loop_caps_the_limit_at_what_its_cpu_can_serve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loop thread 80 % busy completing ~90 requests/s: at most ~112/s at 100 %, which
+    at the 0.2 s baseline is ~22 in flight; the limit keeps 25 % over that, not 2x."""
+    import poise.admission.limiter as module
+
+    class Clock:
+        cpu = 0.0
+
+        def thread_time(self) -> float:
+            self.cpu += 0.08  # read once per ~0.1 s window: 80 % busy
+            return self.cpu
+
+    monkeypatch.setattr(module, "time", Clock())
+    limiter = GradientLimiter(min_limit=1, max_limit=1000)
+    now = feed(limiter, 0.200, in_flight=30, windows=WARMUP_WINDOWS)
+    assert limiter.limit == 60  # twice the peak: the warm-up ignores the cap
+    feed(limiter, 0.200, in_flight=20, windows=1, start=now)
+    # feed() completes 90 to 100 requests a second: a cap of 28 to 31.
+    assert 28 <= limiter.limit <= 31.3
+    assert not limiter.congested
 
 
 def test_a_slower_dependency_moves_the_baseline_instead() -> None:

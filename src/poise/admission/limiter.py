@@ -17,7 +17,9 @@ on time. So:
 - loop congested: the limit shrinks by ``BACKOFF`` per window, and the baseline stays
   where it is. While the loop is merely busy (not saturated), not below what the
   window's throughput needs at the baseline latency (Little's law, with
-  ``FLOOR_HEADROOM``): fewer would cut work the loop can still do;
+  ``FLOOR_HEADROOM``): fewer would cut work the loop can still do. Once it is
+  saturated, straight down to that (at most halving per window), then on by
+  ``BACKOFF`` while the saturation lasts;
 - latency up but the loop on time: the baseline follows the new latency within a few
   windows (no shrinking), and the limit grows as the longer requests need it;
 - latency holding: the limit grows by ``SMOOTHING * sqrt(limit)`` per window.
@@ -25,6 +27,14 @@ on time. So:
 A deadline expiry backs off too (once per window). The limit only grows while at least
 half of it is in use, so a lightly loaded app does not drift upward. Without the loop
 monitor, the loop thread's CPU share alone tells congestion.
+
+The loop's CPU also caps the limit. While its thread is more than half busy, the
+window's CPU cost per request (busy share / throughput) says how many requests a second
+the loop could complete at all, and Little's law turns that into a concurrency at the
+baseline latency; the limit stays within ``CPU_HEADROOM`` of it. Without the cap, a
+CPU-heavy app kept the headroom it learned at low load (twice its peak), so the first
+windows of a surge admitted twice the work its loop could run, and everything waited
+hundreds of milliseconds until the backoff caught up.
 
 The initial limit is learned, not guessed: for the first ``WARMUP_WINDOWS`` windows of
 traffic everything is admitted (up to the maximum) while latency and concurrency are
@@ -66,6 +76,12 @@ CONGESTED_CPU: Final = 0.9
 # then even the work it does now is too much (shedding costs CPU too).
 FLOOR_HEADROOM: Final = 1.1
 SATURATED_CPU: Final = 0.97
+# The most a saturated window may cut the limit by (to throughput x baseline latency).
+SATURATED_BACKOFF: Final = 0.5
+# While the loop thread is busier than CPU_CAP_BUSY, the limit is at most CPU_HEADROOM
+# times the concurrency its CPU can serve at the baseline latency.
+CPU_CAP_BUSY: Final = 0.5
+CPU_HEADROOM: Final = 1.25
 # How fast the baseline follows a latency rise the loop is not causing.
 FOLLOW: Final = 0.3
 # Samples kept per window at most (every n-th beyond): bounds the sort.
@@ -177,11 +193,30 @@ class GradientLimiter:
             return
         if dropped:
             return
+        self._adjust(congested, lag, busy, rate, short, long, used)
+        if busy > CPU_CAP_BUSY and rate > 0:
+            # The loop's CPU caps what any limit can buy: at this window's CPU cost per
+            # request (busy / rate) it completes at most rate / busy requests a second,
+            # which at the baseline latency is this much concurrency (Little's law).
+            # More admitted than that (with some headroom) only queues on the loop, and
+            # a surge then overloads it twice over before the backoff catches up.
+            self._set(min(self.limit, CPU_HEADROOM * long * rate / busy))
+
+    def _adjust(self, congested: bool, lag: float | None, busy: float, rate: float,
+                short: float, long: float, used: int) -> None:  # fmt: skip
         limit = self.limit
         if congested:
+            # Little's law: the concurrency this window's throughput needs at the
+            # baseline latency.
+            needed = rate * long
             saturated = busy > SATURATED_CPU or (lag is not None and lag > 2 * CONGESTED_LAG)
-            floor = 0.0 if saturated else rate * long * FLOOR_HEADROOM
-            self._set(max(limit * BACKOFF, min(limit, floor)))
+            if saturated:
+                # More work admitted than the loop can run (shedding costs CPU too): fall
+                # to what it does run, at most halving per window, rather than 10 % per
+                # window while the backlog grows (windows are slow in saturation).
+                self._set(max(limit * SATURATED_BACKOFF, min(limit * BACKOFF, needed)))
+            else:
+                self._set(max(limit * BACKOFF, min(limit, needed * FLOOR_HEADROOM)))
             return
         if used < limit / 2:
             return  # app-limited: the limit is not what holds latency, so learn nothing

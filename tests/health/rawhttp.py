@@ -33,8 +33,12 @@ async def get(port: int, path: str, *, headers: dict[str, str] | None = None,
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
     except ConnectionRefusedError:
         return Answer(None, "refused", sent_at=sent_at)
-    except (OSError, TimeoutError):
+    except ConnectionResetError:
+        return Answer(None, "reset", sent_at=sent_at)
+    except TimeoutError:
         return Answer(None, "timeout", sent_at=sent_at)
+    except OSError as exc:  # not the server's doing (say, no local port left): named
+        return Answer(None, f"connect failed: {exc!r}", sent_at=sent_at)
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     try:

@@ -83,7 +83,9 @@ async def test_sigterm_under_load_drains(serve: Callable[..., Server], tmp_path:
     assert statuses <= {200, None}, statuses
     failed = {rid: a.error for rid, a in answers.items() if a.status is None}
     assert not set(failed) & seen
-    assert set(failed.values()) <= {"refused", "reset", "closed"}
+    odd = {rid: (answers[rid].sent_at - signalled, error) for rid, error in failed.items()
+           if error not in ("refused", "reset", "closed")}  # fmt: skip
+    assert not odd, f"requests that failed otherwise (sent at s after the signal): {odd}"
     # The app kept serving during the drain delay, and the listener closed after it.
     served_after = [a for a in answers.values()
                     if a.status == 200 and a.sent_at > signalled + 0.2]  # fmt: skip

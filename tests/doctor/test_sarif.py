@@ -53,9 +53,9 @@ def sarif(write_project: WriteProject) -> dict[str, Any]:
 
 
 def test_valid_against_the_schema(sarif: dict[str, Any]) -> None:
-    jsonschema.validate(sarif, SCHEMA, cls=jsonschema.Draft7Validator)
+    jsonschema.validate(sarif, SCHEMA, cls=jsonschema.Draft4Validator)
     # Round-trips as JSON, as written to disk.
-    jsonschema.validate(json.loads(json.dumps(sarif)), SCHEMA, cls=jsonschema.Draft7Validator)
+    jsonschema.validate(json.loads(json.dumps(sarif)), SCHEMA, cls=jsonschema.Draft4Validator)
 
 
 def test_an_invalid_log_is_rejected(sarif: dict[str, Any]) -> None:
@@ -63,7 +63,7 @@ def test_an_invalid_log_is_rejected(sarif: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(sarif))
     del broken["runs"][0]["results"][0]["message"]
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, SCHEMA, cls=jsonschema.Draft7Validator)
+        jsonschema.validate(broken, SCHEMA, cls=jsonschema.Draft4Validator)
 
 
 def test_rules_carry_metadata_and_help(sarif: dict[str, Any]) -> None:

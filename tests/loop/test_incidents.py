@@ -127,6 +127,23 @@ def test_site_falls_back_to_the_innermost_library_frame() -> None:
     assert Incident(0.0, 0.1, None, (), 0).site is None
 
 
+def test_a_request_site_is_looked_for_below_the_step_driver_only() -> None:
+    """Regression: with an in-process client the caller's frames share the stack; a
+    block whose samples parted below the handler was filed under the caller's line."""
+    from poise.loop import steps
+
+    driver = StackFrame(steps.__file__, 63, "timed_steps", True)
+    caller = StackFrame("/srv/tests/test_app.py", 14, "test_it", False)
+    framework = StackFrame("/venv/site-packages/fastapi/routing.py", 161, "app", True)
+    handler = StackFrame("/srv/app/main.py", 10, "handler", False)
+    in_handler = Incident(0.0, 0.1, "GET /x", (caller, driver, framework, handler), 0)
+    assert in_handler.site == handler
+    parted = Incident(0.0, 0.1, "GET /x", (caller, driver, framework), 0)
+    assert parted.site is None  # no user frame inside the request: no site, the route
+    outside = Incident(0.0, 0.1, None, (caller, framework), 0)
+    assert outside.site == caller
+
+
 def test_library_classification() -> None:
     assert is_library_file(logging.__file__)
     assert is_library_file(pytest.__file__)

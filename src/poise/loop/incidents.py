@@ -46,6 +46,9 @@ def _library_roots() -> tuple[str, ...]:
 
 
 _LIBRARY_ROOTS: Final = _library_roots()
+# The file of the driver every request's steps run under (poise.loop.steps): below its
+# frame is the request's own code.
+_STEP_DRIVER: Final = str(Path(__file__).with_name("steps.py"))
 
 
 @lru_cache(maxsize=4096)
@@ -101,11 +104,25 @@ class Incident:
 
     @property
     def site(self) -> StackFrame | None:
-        """The innermost user frame (or the innermost frame when none is user code)."""
-        for frame in reversed(self.stack):
+        """The innermost user frame (or the innermost frame when none is user code).
+
+        In a request, only the frames below poise's step driver count, and ``None`` when
+        they hold no user code: where the app runs in its caller's task (an in-process
+        test client), the caller's frames are on the stack too, and a block whose samples
+        parted below the handler must not be filed under the caller's line.
+        """
+        stack = self.stack
+        start = 0
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index].file == _STEP_DRIVER:
+                start = index + 1
+                break
+        for frame in reversed(stack[start:]):
             if not frame.library:
                 return frame
-        return self.stack[-1] if self.stack else None
+        if start:
+            return None
+        return stack[-1] if stack else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint format bench bench-doctor bench-overload bench-probes clean
+.PHONY: all demo test lint format bench bench-doctor bench-overload bench-closed-loop bench-probes clean
 
 all: lint test
 
@@ -61,6 +61,11 @@ bench-doctor: $(STAMP)
 ## bench-overload: bare vs uvicorn --limit-concurrency vs poise at 1x/3x/10x capacity (~12 min)
 bench-overload: $(STAMP)
 	$(PY) bench/overload.py --json bench/results/overload.json --svg docs/img/overload.svg
+
+## bench-closed-loop: wrk at 4/50/200/50 connections: bare vs poise vs uvicorn --limit-concurrency,
+## three apps, three interleaved runs (~15 min; needs wrk and the local PostgreSQL)
+bench-closed-loop: $(STAMP)
+	$(PY) bench/closed_loop.py --json bench/results/closed_loop.json --svg docs/img/closed_loop.svg
 
 ## bench-probes: health probes under 3x overload: fastapi-health vs poise's /readyz and probe port (~2 min)
 bench-probes: $(STAMP)

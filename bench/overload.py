@@ -71,11 +71,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(app: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A uvicorn process serving ``bench.overload_app:<app>`` on CPU 0."""
+def server(
+    app: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    module: str = "bench.overload_app",
+    path: str = "/work",
+) -> Iterator[str]:
+    """A uvicorn process serving ``<module>:<app>`` on CPU 0, once ``path`` answers 200."""
     port = free_port()
     command = [
-        sys.executable, "-m", "uvicorn", f"bench.overload_app:{app}", "--port", str(port),
+        sys.executable, "-m", "uvicorn", f"{module}:{app}", "--port", str(port),
         "--no-access-log", "--log-level", "error", "--loop", "uvloop", "--http", "httptools",
         "--backlog", "4096", *extra,
     ]  # fmt: skip
@@ -86,7 +92,7 @@ def server(app: str, *extra: str, env: dict[str, str] | None = None) -> Iterator
     try:
         for _ in range(300):
             try:
-                if httpx.get(url + "/work", timeout=1).status_code == 200:
+                if httpx.get(url + path, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.05)

@@ -21,9 +21,11 @@ from poise.admission.policy import Policies
 from poise.errors import AlreadyInstalledError, InstallError
 from poise.health.endpoints import HealthEndpoints, HealthPaths
 from poise.health.probe_port import ProbeServer
-from poise.health.state import Health, HealthLimits
+from poise.health.state import TICK, Health, HealthLimits
+from poise.ledger import Ledger
 from poise.loop.incidents import IncidentStore
-from poise.loop.monitor import LoopMonitor
+from poise.loop.lag import LagMeter
+from poise.loop.monitor import BEAT_INTERVAL, LoopMonitor
 from poise.loop.threadpool import limiter_stats, orphaned_thread_work
 from poise.middleware.core import PoiseMiddleware
 from poise.middleware.lifespan import Lifespan
@@ -82,41 +84,56 @@ class Poise:
         self._created = time.monotonic()
         self._templates = RouteTemplates(app)
         self.incidents = IncidentStore(capacity=self.settings.incident_ring)
+        settings = self.settings
+        # One loop-lag meter for the monitor's stats, readiness and the limiter: fed by
+        # the monitor's heartbeat, or by the health ticker when the monitor is off.
+        self.lag = LagMeter(BEAT_INTERVAL if settings.loop_monitor else TICK)
         self.monitor: LoopMonitor | None = None
-        if self.settings.loop_monitor:
+        if settings.loop_monitor:
             self.monitor = LoopMonitor(
-                threshold=self.settings.block_threshold,
+                threshold=settings.block_threshold,
                 route_of=self._templates.resolve,
                 incidents=self.incidents,
                 errors=self.errors,
+                lag=self.lag,
+                starved_after=settings.threadpool_starved_after,
             )
         self.admission = Admission(
             GradientLimiter(
-                min_limit=self.settings.admission_min_limit,
-                max_limit=self.settings.admission_max_limit,
+                min_limit=settings.admission_min_limit,
+                max_limit=settings.admission_max_limit,
                 loop_lag=None if self.monitor is None else self._loop_lag,
             )
-            if self.settings.admission
-            else None
+            if settings.admission
+            else None,
+            observe=settings.admission == "observe",
+            max_wait=settings.admission_max_wait,
+            max_queue=settings.admission_max_queue,
+            hung_after=settings.hung_after,
+            route_label=self._route_label,
         )
         self._policies = Policies(
             self._templates,
-            rules=self.settings.admission_priorities,
-            default_deadline=self.settings.deadline,
-            deadline_header=self.settings.deadline_header,
+            rules=settings.admission_priorities,
+            default_deadline=settings.deadline,
+            deadline_header=settings.deadline_header,
             errors=self.errors,
         )
         self.health = Health(
             HealthLimits(
-                live_loop_stuck=self.settings.live_loop_stuck,
-                ready_max_lag=self.settings.ready_max_lag,
-                ready_max_shed=self.settings.ready_max_shed,
-                ready_pool_window=self.settings.ready_pool_window,
-                ready_hold=self.settings.ready_hold,
+                live_loop_stuck=settings.live_loop_stuck,
+                ready_max_lag=settings.ready_max_lag,
+                ready_max_shed=settings.ready_max_shed,
+                ready_pool_window=settings.ready_pool_window,
+                ready_hold=settings.ready_hold,
             ),
             started=self._serving,
-            shedding=self._shedding if self.settings.admission else None,
+            shedding=self._shedding if settings.admission is True else None,
             errors=self.errors,
+            lag=self.lag,
+            feeds_lag=self.monitor is None,
+            on_tick=[self.admission.tick],
+            unready=[] if self.monitor is None else [self.monitor.threadpool.reason],
         )
         self._health_paths = HealthPaths(
             live=self.settings.livez_path,
@@ -183,6 +200,7 @@ class Poise:
             admission=self.admission,
             policies=self._policies,
             drain=self.health,
+            debug_headers=self.settings.debug_headers,
         )
 
     # -- lifespan ---------------------------------------------------------------------
@@ -241,7 +259,7 @@ class Poise:
             "uptime_s": round(time.monotonic() - self._created, 3),
             "phase": self.phase,
             "loop": None if monitor is None else monitor.stats(),
-            "threadpool": None if monitor is None else limiter_stats(),
+            "threadpool": None if monitor is None else self._threadpool_stats(monitor),
             "admission": self._admission_stats(),
             "pools": None,
             "incidents": (
@@ -254,7 +272,26 @@ class Poise:
 
     def _loop_lag(self, since: float) -> float:
         monitor = self.monitor
-        return 0.0 if monitor is None or not monitor.running else monitor.recent_lag(since)
+        return 0.0 if monitor is None or not monitor.running else self.lag.worst_since(since)
+
+    def _route_label(self, ledger: Ledger) -> str:
+        monitor = self.monitor
+        if monitor is not None and monitor.running:
+            return monitor.route_label(ledger)
+        return f"{ledger.method} {ledger.route or '<in flight>'}"
+
+    @staticmethod
+    def _threadpool_stats(monitor: LoopMonitor) -> dict[str, Any] | None:
+        stats: dict[str, Any] | None = limiter_stats()
+        if stats is None:
+            return None
+        watch = monitor.threadpool
+        current = watch.current
+        stats["starved"] = current is not None and current.ongoing
+        stats["deadlock"] = watch.deadlocked
+        stats["starved_total"] = watch.total
+        stats["starved_after_s"] = watch.threshold
+        return stats
 
     def _admission_stats(self) -> dict[str, Any]:
         stats = self.admission.stats()

@@ -15,9 +15,12 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-__all__ = ["UNMATCHED", "Ledger", "LedgerSink", "Outcome", "current_ledger"]
+__all__ = ["UNMATCHED", "Ledger", "LedgerSink", "Outcome", "ShedReason", "current_ledger"]
 
 Outcome = Literal["ok", "error", "client_disconnected", "shed", "deadline"]
+
+#: Why a request was not let into the app (see docs/admission.md).
+ShedReason = Literal["limit", "queue_timeout", "priority", "deadline", "draining"]
 
 # time.time() - time.perf_counter(), taken once: perf_counter does not jump with NTP
 # adjustments, so wall-clock times derived from it can drift by the adjustments made
@@ -37,14 +40,15 @@ class Ledger:
             ``"<unmatched>"``. Resolved after routing, so empty while in flight.
         status: the response status sent (0 until the response starts; 500 when the
             app raised before starting one, as that is what the server sends).
-        outcome: ``ok``, ``error``, ``client_disconnected`` (later ``shed``,
-            ``deadline``); ``None`` while in flight. A component that ends a request
-            on purpose sets it first and the middleware keeps it.
+        outcome: ``ok``, ``error``, ``client_disconnected``, ``shed`` (answered 503
+            by admission, never started) or ``deadline`` (504, or cut off, at its
+            deadline); ``None`` while in flight. A component that ends a request on
+            purpose sets it first and the middleware keeps it.
         start: when the request arrived, on the ``time.perf_counter()`` clock.
         started_at: the same instant as wall-clock time (``time.time()`` form).
-        wall: seconds from the app being called to the last body byte handed to the
-            server (or to the app returning, when the response never completed); 0.0
-            while the response is in flight.
+        wall: seconds from poise receiving the request (its admission wait included)
+            to the last body byte handed to the server (or to the app returning, when
+            the response never completed); 0.0 while the response is in flight.
         on_loop: seconds this request's own code ran on the event-loop thread: the
             steps of its task and of the tasks it spawned (``poise.loop``).
         stalled: seconds this request was alive while other code held the loop in a
@@ -56,13 +60,26 @@ class Ledger:
             thread limiter) in ``run_in_threadpool`` / ``anyio.to_thread.run_sync``.
         threadpool_run: seconds of work in worker threads.
         threadpool_jumps: how many times the request went to the thread pool.
+        admission_wait: seconds it waited in admission's queue before entering the app
+            (part of ``wall``).
+        queued_behind_block: an estimate of the seconds it waited in the server's and
+            the kernel's buffers, before poise saw it, because a loop block was going
+            on: the block's length for a request that reached poise right after it
+            ended (an upper bound: see docs/loop.md). Not part of ``wall``.
+        shed_reason: why it was not let into the app (``limit``, ``queue_timeout``,
+            ``priority``, ``deadline``, ``draining``), ``None`` if it was.
+        hung: it ran longer than ``hung_after`` without starting its response.
     """
 
     __slots__ = (
+        "admission_wait",
+        "hung",
         "method",
         "on_loop",
         "outcome",
+        "queued_behind_block",
         "route",
+        "shed_reason",
         "stalled",
         "stalled_by",
         "start",
@@ -86,6 +103,10 @@ class Ledger:
         self.threadpool_queue = 0.0
         self.threadpool_run = 0.0
         self.threadpool_jumps = 0
+        self.admission_wait = 0.0
+        self.queued_behind_block = 0.0
+        self.shed_reason: ShedReason | None = None
+        self.hung = False
 
     @property
     def started_at(self) -> float:
@@ -107,6 +128,10 @@ class Ledger:
             "threadpool_queue_s": round(self.threadpool_queue, 6),
             "threadpool_run_s": round(self.threadpool_run, 6),
             "threadpool_jumps": self.threadpool_jumps,
+            "admission_wait_s": round(self.admission_wait, 6),
+            "queued_behind_block_s": round(self.queued_behind_block, 6),
+            "shed_reason": self.shed_reason,
+            "hung": self.hung,
         }
 
     def __repr__(self) -> str:

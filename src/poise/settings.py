@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from poise.errors import SettingsError
 
@@ -107,6 +107,19 @@ _BOOLEAN: Final = _Kind(
     accepted="a boolean: 1, true, yes, on or 0, false, no, off",
     parse=_parse_bool,
     check=lambda v: isinstance(v, bool),
+)
+
+
+def _parse_admission(text: str) -> bool | str:
+    if text.strip().lower() == "observe":
+        return "observe"
+    return _parse_bool(text)
+
+
+_ADMISSION: Final = _Kind(
+    accepted="a boolean (1, true, yes, on or 0, false, no, off) or observe",
+    parse=_parse_admission,
+    check=lambda v: isinstance(v, bool) or v == "observe",
 )
 
 _URL_PATH_RE: Final = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
@@ -252,7 +265,7 @@ class Settings:
         False,
         _BOOLEAN,
         "Add a Server-Timing response header with the ledger's parts (app, on_loop, "
-        "stalled, threadpool), so browser devtools show them. Off by default: it "
+        "stalled, threadpool, admission), so browser devtools show them. Off by default: it "
         "tells every client how the server spends its time.",
     )
     admin_prefix: str = _setting(
@@ -273,12 +286,14 @@ class Settings:
         "How many finished request ledgers are kept for /api/requests (a ring buffer).",
     )
 
-    admission: bool = _setting(
+    admission: bool | Literal["observe"] = _setting(
         True,
-        _BOOLEAN,
-        "Adaptive admission control: a concurrency limit learned from latency, a short "
-        "CoDel wait queue, and 503 + Retry-After for what does not fit. Off: every "
-        "request goes straight to the app (deadlines still apply).",
+        _ADMISSION,
+        "Adaptive admission control: a concurrency limit learned from latency, a queue "
+        "that holds a crowd the app keeps pace with and sheds (503 + Retry-After) an "
+        "overload it cannot. 'observe': admit everything and count what would have been "
+        "shed, and why. Off: every request goes straight to the app (deadlines still "
+        "apply).",
     )
     admission_min_limit: int = _setting(
         4,
@@ -289,6 +304,30 @@ class Settings:
         1000,
         _integer(1, 100_000),
         "The concurrency limit never goes above this many requests in the app at once.",
+    )
+    admission_max_wait: float = _setting(
+        10.0,
+        _duration(0.001, 3600.0),
+        "The longest a request is held in admission's queue before it is shed "
+        "(queue_timeout); a request's deadline shortens it.",
+    )
+    admission_max_queue: int = _setting(
+        2048,
+        _integer(1, 1_000_000),
+        "The most requests held in admission's queue at once; beyond it they are shed (limit).",
+    )
+    hung_after: float | None = _setting(
+        30.0,
+        _optional_duration(0.01, 86_400.0),
+        "A request still running this long without starting its response is reported "
+        "hung (logged once a minute per route, counted in the stats). Unset: never.",
+    )
+    debug_headers: bool = _setting(
+        False,
+        _BOOLEAN,
+        "Add a Poise-Shed-Reason header (limit, queue_timeout, priority, deadline, "
+        "draining) to every request poise refuses. Off by default: it tells clients "
+        "about the server's state.",
     )
     admission_priorities: tuple[tuple[str, str], ...] = _setting(
         (),
@@ -346,6 +385,13 @@ class Settings:
         "0.0.0.0",
         _HOST,
         "The address the probe port listens on (the kubelet probes the pod's IP).",
+    )
+    threadpool_starved_after: float = _setting(
+        2.0,
+        _duration(0.05, 3600.0),
+        "Every thread-pool token busy while calls wait for one, for this long, is a "
+        "threadpool_starved incident; while no job finishes within it either, a "
+        "deadlock, and /readyz fails until it clears.",
     )
     live_loop_stuck: float = _setting(
         10.0,

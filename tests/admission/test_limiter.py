@@ -1,315 +1,512 @@
-"""The gradient limiter and the admission queue, driven directly."""
+"""The gradient limiter, driven window by window with made-up clocks (no sleeping).
+
+The wall clock is the ``now`` given to the limiter; the loop thread's CPU clock
+(``time.thread_time`` in the limiter's module) is replaced by one that runs at a chosen
+busy share of it, and the lag meter by a number the test sets.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+import math
+from collections.abc import Callable
+from types import SimpleNamespace
 
-import anyio
-import anyio.lowlevel
 import pytest
 
-from poise.admission.controller import Admission
-from poise.admission.limiter import MIN_SAMPLES, WARMUP_WINDOWS, WINDOW, GradientLimiter
-from poise.admission.policy import CRITICAL, DEFAULT, SHEDDABLE, route
-from poise.errors import SettingsError
+import poise.admission.limiter as limiter_module
+from poise.admission.limiter import (
+    BACKOFF,
+    CLEAR_BUSY,
+    CLEAR_MIN_ELAPSED,
+    CONGESTED_BACKOFF,
+    CONGESTED_CPU,
+    CONGESTED_FOLLOW,
+    CONGESTED_LAG,
+    CPU_CAP_BUSY,
+    CPU_HEADROOM,
+    MIN_SAMPLES,
+    SMOOTHING,
+    STALE_WINDOW,
+    TOLERANCE,
+    WARMUP_WINDOWS,
+    WINDOW,
+    GradientLimiter,
+)
+
+# Shares of the loop thread's time: idle, busy enough to cap the limit but not
+# congested, and congested.
+IDLE = 0.0
+CAPPING = (CPU_CAP_BUSY + CONGESTED_CPU) / 2
+SATURATED = (CONGESTED_CPU + 1.0) / 2
 
 
-def feed(limiter: GradientLimiter, latency: float, in_flight: int, windows: int,
-         start: float = 0.0) -> float:  # fmt: skip
-    """``windows`` full windows of samples at ``latency``; returns the clock after them."""
-    now = start
-    for _ in range(windows):
-        for _ in range(MIN_SAMPLES):
-            now += WINDOW / (MIN_SAMPLES - 1) + 1e-6
-            limiter.sample(latency, in_flight, now)
-    return now
+class Loop:
+    """The loop thread's clocks: wall time, CPU time at ``busy`` share of it, and lag."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.cpu = 0.0
+        self.busy = IDLE
+        self.lag = 0.0
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        self.cpu += self.busy * seconds
+        return self.now
+
+    def thread_time(self) -> float:
+        return self.cpu
+
+    def loop_lag(self, since: float) -> float:
+        return self.lag
 
 
-def test_warm_up_admits_up_to_the_max_then_starts_at_twice_the_peak() -> None:
-    limiter = GradientLimiter(min_limit=4, max_limit=1000)
-    assert limiter.capacity == 1000
-    assert limiter.warming
-    feed(limiter, 0.010, in_flight=30, windows=WARMUP_WINDOWS)
+@pytest.fixture
+def loop(monkeypatch: pytest.MonkeyPatch) -> Loop:
+    loop = Loop()
+    monkeypatch.setattr(limiter_module, "time", SimpleNamespace(thread_time=loop.thread_time))
+    return loop
+
+
+class Traffic:
+    """Served requests fed to a limiter, whole windows at a time.
+
+    It keeps the limiter's rule for closing a window (at least WINDOW long and
+    MIN_SAMPLES requests; a tick closes one STALE_WINDOW old with fewer) to know where
+    each window ends.
+    """
+
+    def __init__(self, limiter: GradientLimiter, loop: Loop) -> None:
+        self.limiter = limiter
+        self.loop = loop
+        self.start: float | None = None
+        self.count = 0
+
+    def windows(
+        self,
+        count: int,
+        *,
+        latency: float,
+        in_flight: int,
+        rate: float | None = None,
+        sheds: float = 0.0,
+    ) -> None:
+        """``count`` windows of requests served at ``latency`` with ``in_flight`` at their
+        end, ``rate`` a second (by default what Little's law says of the two), and
+        ``sheds`` refusals per served request."""
+        limiter, loop = self.limiter, self.loop
+        rate = in_flight / latency if rate is None else rate
+        if self.start is None:
+            self.start, self.count = loop.now, 1
+            limiter.sample(latency, in_flight, loop.now)  # opens the first window
+        for _ in range(count):
+            served = max(MIN_SAMPLES, math.ceil(WINDOW * rate))
+            for _ in range(round(sheds * served)):
+                limiter.shed()
+            while True:
+                now = loop.advance(1 / rate)
+                limiter.sample(latency, in_flight, now)
+                self.count += 1
+                if now - self.start >= WINDOW and self.count >= MIN_SAMPLES:
+                    self.start, self.count = now, 0
+                    break
+
+    def tick(self, now: float) -> None:
+        """The health tick, at ``now``."""
+        self.limiter.tick(now)
+        start = self.start
+        if start is not None and now - start >= STALE_WINDOW and self.count < MIN_SAMPLES:
+            self.start, self.count = now, 0
+
+
+def make(
+    loop: Loop, *, min_limit: int = 1, max_limit: int = 1000
+) -> tuple[GradientLimiter, Traffic]:
+    limiter = GradientLimiter(min_limit=min_limit, max_limit=max_limit, loop_lag=loop.loop_lag)
+    return limiter, Traffic(limiter, loop)
+
+
+def warmed(
+    loop: Loop, *, latency: float = 0.1, peak: int = 50, **kwargs: int
+) -> tuple[GradientLimiter, Traffic]:
+    """A limiter past its warm-up: the limit is twice ``peak``, the baseline ``latency``."""
+    limiter, traffic = make(loop, **kwargs)
+    traffic.windows(WARMUP_WINDOWS, latency=latency, in_flight=peak)
     assert not limiter.warming
-    assert limiter.capacity == 60
-    assert limiter.long == pytest.approx(0.010)
+    return limiter, traffic
 
 
-def test_grows_while_latency_holds() -> None:
-    limiter = GradientLimiter(min_limit=4, max_limit=1000)
-    now = feed(limiter, 0.010, in_flight=30, windows=WARMUP_WINDOWS)
-    start = limiter.limit
-    feed(limiter, 0.011, in_flight=int(start), windows=10, start=now)
-    assert limiter.limit > start + 10
+def cpu_target(limiter: GradientLimiter) -> float:
+    """What the last window's CPU says the loop can serve at the baseline, with headroom."""
+    assert limiter.long is not None
+    return CPU_HEADROOM * limiter.long * limiter.rate / max(limiter.busy, CPU_CAP_BUSY)
 
 
-def test_a_busy_loop_thread_shrinks_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No loop monitor: the loop thread's CPU share alone says the loop is the bottleneck."""
-    import poise.admission.limiter as module
-
-    class Clock:
-        cpu = 0.0
-
-        def thread_time(self) -> float:
-            self.cpu += 0.11  # read once per window: busy the whole window
-            return self.cpu
-
-    limiter = GradientLimiter(min_limit=4, max_limit=1000)
-    now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
-    start = limiter.limit
-    monkeypatch.setattr(module, "time", Clock())
-    feed(limiter, 0.060, in_flight=int(start), windows=5, start=now)
-    assert limiter.congested
-    assert limiter.limit < start * 0.8
-    assert limiter.long < 0.040  # the baseline did not follow the congestion
-
-
-def test_a_lagging_loop_shrinks_the_limit_and_keeps_the_baseline() -> None:
-    lag = [0.0]
-    limiter = GradientLimiter(min_limit=4, max_limit=1000, loop_lag=lambda since: lag[0])
-    now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
-    start = limiter.limit
-    lag[0] = 0.04  # the loop is the bottleneck, but not saturated
-    feed(limiter, 0.060, in_flight=int(start), windows=5, start=now)
-    assert limiter.congested
-    assert limiter.limit == pytest.approx(start * 0.9**5)
-    assert limiter.long == pytest.approx(0.020)
-
-
-def test_a_saturated_loop_falls_to_what_it_serves_at_most_halving_per_window() -> None:
-    """Saturated (lag above twice the congestion threshold): the limit falls to the
-    window's throughput x baseline latency (Little's law), by at most half a window,
-    and on by 10 % a window while the saturation lasts."""
-    lag = [0.0]
-    limiter = GradientLimiter(min_limit=1, max_limit=1000, loop_lag=lambda since: lag[0])
-    now = feed(limiter, 0.200, in_flight=30, windows=WARMUP_WINDOWS)
-    assert limiter.limit == 60
-    lag[0] = 0.2
-    # feed() completes about 90 requests a second: at 0.2 s that needs 18 in flight.
-    now = feed(limiter, 0.400, in_flight=60, windows=1, start=now)
-    assert limiter.limit == pytest.approx(30)  # halved, not cut to ~19 at once
-    now = feed(limiter, 0.400, in_flight=30, windows=1, start=now)
-    assert 17.9 <= limiter.limit <= 20  # 90 to 100 a second x 0.2 s
-    reached = limiter.limit
-    feed(limiter, 0.400, in_flight=20, windows=1, start=now)
-    assert limiter.limit == pytest.approx(reached * 0.9)
-
-
-def test_a_busy_loop_caps_the_limit_at_what_its_cpu_can_serve(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Loop thread 80 % busy completing ~90 requests/s: at most ~112/s at 100 %, which
-    at the 0.2 s baseline is ~22 in flight; the limit keeps 25 % over that, not 2x."""
-    import poise.admission.limiter as module
-
-    class Clock:
-        cpu = 0.0
-
-        def thread_time(self) -> float:
-            self.cpu += 0.08  # read once per ~0.1 s window: 80 % busy
-            return self.cpu
-
-    monkeypatch.setattr(module, "time", Clock())
-    limiter = GradientLimiter(min_limit=1, max_limit=1000)
-    now = feed(limiter, 0.200, in_flight=30, windows=WARMUP_WINDOWS)
-    assert limiter.limit == 60  # twice the peak: the warm-up ignores the cap
-    feed(limiter, 0.200, in_flight=20, windows=1, start=now)
-    # feed() completes 90 to 100 requests a second: a cap of 28 to 31.
-    assert 28 <= limiter.limit <= 31.3
-    assert not limiter.congested
-
-
-def test_a_slower_dependency_moves_the_baseline_instead() -> None:
-    """Latency triples while the loop stays on time: Little's law needs more
-    concurrency, so the limit must not collapse; the baseline follows in a few windows."""
-    limiter = GradientLimiter(min_limit=4, max_limit=1000, loop_lag=lambda since: 0.001)
-    now = feed(limiter, 0.020, in_flight=30, windows=WARMUP_WINDOWS)
-    start = limiter.limit
-    feed(limiter, 0.060, in_flight=int(start), windows=20, start=now)
-    assert not limiter.congested
-    assert limiter.long == pytest.approx(0.060, rel=0.05)
-    assert limiter.limit > start
-
-
-def test_app_limited_traffic_does_not_grow_the_limit() -> None:
-    limiter = GradientLimiter(min_limit=4, max_limit=1000)
-    now = feed(limiter, 0.010, in_flight=30, windows=WARMUP_WINDOWS)
-    before = limiter.limit
-    feed(limiter, 0.010, in_flight=3, windows=20, start=now)  # using 3 of 60
-    assert limiter.limit == before
-
-
-def test_deadline_expiry_backs_off_once_per_window() -> None:
-    limiter = GradientLimiter(min_limit=4, max_limit=1000)
-    feed(limiter, 0.010, in_flight=50, windows=WARMUP_WINDOWS)
-    before = limiter.limit
-    limiter.drop()
-    limiter.drop()
-    assert limiter.limit == pytest.approx(before * 0.9)
-
-
-def test_route_options_are_validated() -> None:
-    with pytest.raises(SettingsError, match="expected one of critical, default, sheddable"):
-        route(priority="urgent")
-    with pytest.raises(SettingsError, match=r"expected seconds > 0"):
-        route(deadline=0)
-
-
-def pinned(limit: int) -> Admission:
-    return Admission(GradientLimiter(min_limit=limit, max_limit=limit))
-
-
-@pytest.mark.anyio
-async def test_queue_is_half_the_limit_and_critical_evicts() -> None:
-    admission = pinned(4)
-    assert all(admission.try_admit(DEFAULT) for _ in range(4))
-    assert not admission.try_admit(DEFAULT)
-    outcomes: dict[str, bool] = {}
-
-    async def wait(name: str, priority: int) -> None:
-        outcomes[name] = await admission.wait(priority, None)
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(wait, "a", DEFAULT)
-        group.start_soon(wait, "b", SHEDDABLE)
-        await anyio.sleep(0.01)
-        assert admission.queued == 2  # capacity: 4 / 2
-        group.start_soon(wait, "c", DEFAULT)  # full: evicts the sheddable one
-        group.start_soon(wait, "d", CRITICAL)  # full of defaults: evicts the newest
-        await anyio.sleep(0.01)
-        assert outcomes == {"b": False, "c": False}
-        admission.release(0.01)  # a slot frees: critical first
-        admission.release(0.01)
-    assert outcomes == {"a": True, "b": False, "c": False, "d": True}
-    assert admission.in_flight == 4
-
-
-@pytest.mark.anyio
-async def test_waiting_times_out_and_a_standing_queue_sheds_sheddable_at_once() -> None:
-    admission = pinned(2)
-    assert admission.try_admit(DEFAULT)
-    assert admission.try_admit(DEFAULT)
-    started = anyio.current_time()
-    assert not await admission.wait(DEFAULT, None)  # nothing frees up within INTERVAL
-    assert 0.09 < anyio.current_time() - started < 1.0
-    assert not await admission.wait(DEFAULT, budget=0.0)
-    assert admission.queued == 0
-
-
-@pytest.mark.anyio
-async def test_a_standing_queue_waits_briefly_serves_newest_first_and_sheds_sheddable() -> None:
-    """CoDel: once the queue has not drained for INTERVAL, a newcomer waits at most
-    TARGET, the queue is served newest first, and sheddable traffic does not wait."""
-    admission = pinned(6)
-    assert all(admission.try_admit(DEFAULT) for _ in range(6))
-    outcomes: dict[str, bool] = {}
-    waited: dict[str, float] = {}
-
-    async def wait(name: str, priority: int) -> None:
-        started = anyio.current_time()
-        outcomes[name] = await admission.wait(priority, None)
-        waited[name] = anyio.current_time() - started
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(wait, "oldest", DEFAULT)
-        await anyio.sleep(0.01)
-        admission._last_empty -= 1.0  # the queue has not drained for a second
-        await wait("sheddable", SHEDDABLE)
-        assert outcomes == {"sheddable": False}
-        assert waited["sheddable"] < 0.005  # shed at once, never queued
-        group.start_soon(wait, "older", DEFAULT)
-        group.start_soon(wait, "newest", DEFAULT)
-        await anyio.lowlevel.checkpoint()  # both are queued, neither has waited yet
-        assert admission.queued == 3
-        admission.release(0.01)  # one slot: to the newest (adaptive LIFO)
-    assert outcomes == {"sheddable": False, "newest": True, "older": False, "oldest": False}
-    assert waited["older"] < 0.05  # gave up after TARGET (5 ms), not INTERVAL (100 ms)
-    assert waited["oldest"] >= 0.09  # it came while the queue was young: up to INTERVAL
-    assert admission.queued == 0
-    assert admission.in_flight == 6
-
-
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-@pytest.mark.anyio
-async def test_a_waiter_cancelled_from_outside_leaves_no_trace(anyio_backend: str) -> None:
-    """Regression: a queued request cancelled by its server (or an outer timeout) must
-    not stay queued, nor keep the slot it was handed just before."""
-    admission = pinned(2)
-    assert admission.try_admit(DEFAULT)
-    assert admission.try_admit(DEFAULT)
-
-    queued = asyncio.create_task(admission.wait(DEFAULT, None))
-    await asyncio.sleep(0.01)
-    queued.cancel()  # cancelled while queued
-    with pytest.raises(asyncio.CancelledError):
-        await queued
-    assert admission.queued == 0
-    assert admission.in_flight == 2
-
-    handed = asyncio.create_task(admission.wait(DEFAULT, None))
-    await asyncio.sleep(0.01)
-    admission.release(0.01)  # the slot goes to the waiter...
-    assert admission.in_flight == 2
-    handed.cancel()  # ...which is cancelled before it could start
-    with pytest.raises(asyncio.CancelledError):
-        await handed
-    assert admission.queued == 0
-    assert admission.in_flight == 1  # the slot came back
-    assert admission.try_admit(DEFAULT)
+# -- warm-up and growth --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("queued", "short", "limit", "base"),
+    ("peak", "min_limit", "max_limit", "expected"),
     [
-        pytest.param(0, 0.03, 8, 1, id="fast-app"),
-        pytest.param(25, 0.2, 50, 1, id="half-full-queue"),
-        pytest.param(5, 3.0, 4, 5, id="slow-app"),
+        pytest.param(30, 4, 1000, 60, id="twice-the-peak"),
+        pytest.param(600, 4, 1000, 1000, id="capped-by-max"),
+        pytest.param(1, 4, 1000, 4, id="raised-to-min"),
     ],
 )
-def test_retry_after_is_the_drain_time_spread_over_more_than_one_second(
-    queued: int, short: float, limit: int, base: int
+def test_warm_up_admits_up_to_the_max_then_starts_at_twice_the_peak(
+    loop: Loop, peak: int, min_limit: int, max_limit: int, expected: int
 ) -> None:
-    admission = pinned(limit)
-    assert admission.limiter is not None
-    admission.limiter.short = short
-    admission._queued = queued
-    draws = {admission.retry_after() for _ in range(400)}
-    assert min(draws) == base
-    assert max(draws) <= base + max(1, base // 2)
-    assert len(draws) >= 2  # jittered: shed clients do not all come back in the same second
+    limiter, traffic = make(loop, min_limit=min_limit, max_limit=max_limit)
+    traffic.windows(WARMUP_WINDOWS - 1, latency=0.5, in_flight=peak)
+    # Everything admitted (up to the maximum) while it learns.
+    assert (limiter.warming, limiter.capacity) == (True, max_limit)
+    traffic.windows(1, latency=0.5, in_flight=peak)
+    assert (limiter.warming, limiter.capacity) == (False, expected)
+    assert limiter.long == pytest.approx(0.5)
 
 
-@pytest.mark.anyio
-async def test_a_client_that_leaves_is_no_latency_sample_and_frees_its_slot() -> None:
-    """Client disconnects are not failures: no latency sample, no back-off."""
-    from poise._internal import InternalErrors
-    from poise.admission.policy import Policies
-    from poise.middleware.core import PoiseMiddleware
-    from poise.routing import RouteTemplates
-    from tests.middleware.test_ledger import request
+def test_grows_by_the_square_root_while_latency_holds(loop: Loop) -> None:
+    limiter, traffic = warmed(loop, peak=30)
+    assert limiter.limit == 60
+    traffic.windows(1, latency=0.1, in_flight=60)
+    assert limiter.limit == pytest.approx(60 + SMOOTHING * math.sqrt(60))
+    for _ in range(10):
+        before = limiter.limit
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+        assert limiter.limit > before
+    assert not limiter.congested
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        message = await receive()
-        while message["type"] != "http.disconnect" and message.get("more_body"):
-            message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
 
-    admission = pinned(4)
-    assert admission.limiter is not None
-    templates = RouteTemplates(app)
-    middleware = PoiseMiddleware(
-        app, templates=templates, sinks=[], errors=InternalErrors(), admission=admission,
-        policies=Policies(templates, rules=(), default_deadline=None, deadline_header=None),
-    )  # fmt: skip
-    await request(middleware)
-    assert admission.limiter._seen == 1  # an answered request is a sample
-    await request(middleware, [{"type": "http.request", "body": b"", "more_body": True},
-                               {"type": "http.disconnect"}])  # fmt: skip
-    assert admission.limiter._seen == 1  # the client that left is not
-    assert admission.limiter.limit == 4
-    assert admission.in_flight == 0
-    assert admission.finished_total == 2
+def test_app_limited_traffic_does_not_grow_the_limit(loop: Loop) -> None:
+    """Using under half the limit: the limit is not what holds latency; nothing learned."""
+    limiter, traffic = warmed(loop, peak=30)
+    before = limiter.limit
+    traffic.windows(20, latency=0.1, in_flight=int(before / 2) - 1)
+    assert limiter.limit == before
+
+
+def test_a_busy_loop_caps_the_limit_at_what_its_cpu_serves(loop: Loop) -> None:
+    """Busy but not congested: the warm-up's twice-the-peak headroom is cut to what the
+    loop's CPU can serve at the baseline (with CPU_HEADROOM), before a surge uses it."""
+    limiter, traffic = warmed(loop, peak=30)
+    assert limiter.limit == 60
+    loop.busy = CAPPING
+    traffic.windows(1, latency=0.1, in_flight=30)
+    assert not limiter.congested
+    assert limiter.rate == pytest.approx(300, rel=0.01)
+    assert limiter.limit == pytest.approx(cpu_target(limiter))
+    assert limiter.limit < 60
+
+
+# -- congestion ----------------------------------------------------------------------------
+
+
+def congested_move(limiter: GradientLimiter, before: float) -> float:
+    """Where a congested window takes the limit: towards the CPU target by
+    CONGESTED_FOLLOW of the way, cutting it by CONGESTED_BACKOFF at most."""
+    target = cpu_target(limiter)
+    moved = max(before + (target - before) * CONGESTED_FOLLOW, before * CONGESTED_BACKOFF)
+    return max(float(limiter.min_limit), min(float(limiter.max_limit), moved))
+
+
+@pytest.mark.parametrize(
+    "min_limit",
+    [pytest.param(1, id="down-to-the-cpu-target"), pytest.param(20, id="down-to-the-floor")],
+)
+def test_a_congested_loop_shrinks_to_what_its_cpu_serves_halving_at_most(
+    loop: Loop, min_limit: int
+) -> None:
+    """Loop thread saturated, latency doubled: each window the limit moves towards
+    CPU_HEADROOM x long x rate / busy, by at most CONGESTED_BACKOFF, and never below it
+    (nor below the floor); the baseline does not follow the congestion."""
+    limiter, traffic = warmed(loop, min_limit=min_limit)
+    assert limiter.limit == 100
+    loop.busy = SATURATED
+    for _ in range(12):
+        before = limiter.limit
+        traffic.windows(1, latency=0.2, in_flight=limiter.capacity, rate=100)
+        assert limiter.congested
+        assert limiter.limit == pytest.approx(congested_move(limiter, before))
+        assert limiter.limit >= before * CONGESTED_BACKOFF
+        assert limiter.limit >= min(before, max(cpu_target(limiter), min_limit)) * (1 - 1e-9)
+    assert limiter.limit == pytest.approx(max(cpu_target(limiter), min_limit), rel=0.05)
+    assert limiter.limit < 0.25 * 100
+    assert limiter.long == pytest.approx(0.1)
+
+
+def test_a_congested_loop_settles_at_its_cpu_target_whatever_the_limit_was() -> None:
+    """Where a congested loop's limit settles does not depend on the past: a limit left
+    low (by an earlier storm) rises to what the loop's CPU serves, as a high one falls."""
+    settled = []
+    for peak in (5, 100):
+        loop = Loop()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(limiter_module, "time", SimpleNamespace(thread_time=loop.thread_time))
+            limiter, traffic = warmed(loop, peak=peak)
+            assert limiter.limit == 2 * peak
+            loop.busy = SATURATED
+            for _ in range(20):
+                traffic.windows(1, latency=0.2, in_flight=limiter.capacity, rate=500)
+                assert limiter.congested
+            settled.append((limiter.limit, cpu_target(limiter)))
+    (low, low_target), (high, high_target) = settled
+    assert low_target == pytest.approx(high_target)
+    assert low == pytest.approx(low_target, rel=0.01)
+    assert high == pytest.approx(high_target, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("sheds", "congested"),
+    [
+        pytest.param(2.0, False, id="mostly-refusals"),
+        pytest.param(0.0, True, id="served-work-only"),
+    ],
+)
+def test_a_loop_busy_answering_refusals_is_not_congested(
+    loop: Loop, sheds: float, congested: bool
+) -> None:
+    """Regression: closed-loop clients re-send each 503 at once, so the loop is busy
+    answering refusals. That busy share is not served work: no congestion, and the limit
+    does not fall. The same busy share from served work (no refusals) is congestion."""
+    limiter, traffic = warmed(loop)
+    start = limiter.limit
+    loop.busy = SATURATED
+    for _ in range(12):
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity, sheds=sheds)
+        assert limiter.congested is congested
+        if not congested:
+            assert limiter.limit >= start
+    assert limiter.long == pytest.approx(0.1)
+
+
+def test_a_refusal_storm_does_not_drive_the_limit_to_its_floor(loop: Loop) -> None:
+    """Regression: closed-loop clients re-send each 503 at once; the loop is busy
+    answering them, and the requests it serves meanwhile are slower (latency doubled).
+    Not congestion, so the limit must not fall to its floor, as it did when that busy
+    share counted as congestion."""
+    limiter, traffic = warmed(loop)
+    start = limiter.limit
+    loop.busy = SATURATED
+    lowest = start
+    for _ in range(12):
+        traffic.windows(1, latency=0.2, in_flight=limiter.capacity, sheds=2.0)
+        assert not limiter.congested
+        lowest = min(lowest, limiter.limit)
+    assert lowest > start / 2
+
+
+def test_lag_counts_as_congestion_even_while_refusing(loop: Loop) -> None:
+    """The lag is felt by every request, refused or served: it still says congested."""
+    limiter, traffic = warmed(loop)
+    start = limiter.limit
+    loop.busy = SATURATED
+    loop.lag = 2 * CONGESTED_LAG
+    traffic.windows(1, latency=0.2, in_flight=limiter.capacity, sheds=2.0)
+    assert limiter.congested
+    assert limiter.long == pytest.approx(0.1)  # the baseline kept
+    # The CPU figures are the refusals': a gentle back-off, not the CPU target.
+    assert limiter.limit == pytest.approx(start * BACKOFF)
+
+
+def test_lag_alone_is_congestion(loop: Loop) -> None:
+    limiter, traffic = warmed(loop)
+    loop.lag = 2 * CONGESTED_LAG
+    traffic.windows(1, latency=0.2, in_flight=limiter.capacity)
+    assert limiter.congested
+    loop.lag = CONGESTED_LAG / 2
+    traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    assert not limiter.congested
+
+
+def test_a_slower_dependency_moves_the_baseline_instead(loop: Loop) -> None:
+    """Latency triples while the loop is idle and on time: Little's law needs more
+    concurrency, so the limit must not collapse; the baseline follows in a few windows."""
+    limiter, traffic = warmed(loop, latency=0.02, peak=30)
+    start = limiter.limit
+    loop.lag = CONGESTED_LAG / 10
+    for _ in range(20):
+        traffic.windows(1, latency=0.06, in_flight=limiter.capacity)
+        assert not limiter.congested
+        assert limiter.limit > start * 0.9
+    assert limiter.long == pytest.approx(0.06, rel=0.05)
+    assert limiter.limit > start
+
+
+def test_a_deadline_expiry_backs_off_once_per_window(loop: Loop) -> None:
+    limiter, traffic = make(loop)
+    traffic.windows(WARMUP_WINDOWS - 1, latency=0.1, in_flight=50)
+    limiter.drop()
+    assert limiter.limit == 1000  # not while warming up
+    traffic.windows(1, latency=0.1, in_flight=50)
+    before = limiter.limit
+    limiter.drop()
+    limiter.drop()
+    assert limiter.limit == pytest.approx(before * BACKOFF)
+    traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    assert limiter.limit == pytest.approx(before * BACKOFF)  # that window does not grow it
+    limiter.drop()  # a new window: backs off again
+    assert limiter.limit == pytest.approx(before * BACKOFF**2)
+
+
+def test_a_deadline_expiry_does_not_go_below_the_floor(loop: Loop) -> None:
+    limiter, _ = warmed(loop, peak=4, min_limit=8)
+    assert limiter.limit == 8
+    limiter.drop()
+    assert limiter.limit == 8
+
+
+# -- on demand -----------------------------------------------------------------------------
+
+
+Setup = Callable[[GradientLimiter, Traffic, Loop], None]
+
+
+def _nothing(limiter: GradientLimiter, traffic: Traffic, loop: Loop) -> None:
+    pass
+
+
+def _congested(limiter: GradientLimiter, traffic: Traffic, loop: Loop) -> None:
+    loop.busy = SATURATED
+    traffic.windows(1, latency=0.2, in_flight=limiter.capacity)
+    loop.busy = IDLE
+
+
+def _slow(limiter: GradientLimiter, traffic: Traffic, loop: Loop) -> None:
+    traffic.windows(1, latency=0.3, in_flight=limiter.capacity)
+    assert limiter.short is not None
+    assert limiter.long is not None
+    assert limiter.short > TOLERANCE * limiter.long  # the case is what it says
+
+
+def _late(limiter: GradientLimiter, traffic: Traffic, loop: Loop) -> None:
+    loop.lag = 2 * CONGESTED_LAG
+
+
+def _busy_now(limiter: GradientLimiter, traffic: Traffic, loop: Loop) -> None:
+    loop.busy = (CLEAR_BUSY + 1.0) / 2
+
+
+def _busy_last_window(limiter: GradientLimiter, traffic: Traffic, loop: Loop) -> None:
+    loop.busy = (CLEAR_BUSY + CONGESTED_CPU) / 2
+    traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    loop.busy = IDLE
+
+
+@pytest.mark.parametrize(
+    ("setup", "after", "clear"),
+    [
+        pytest.param(_nothing, 2 * CLEAR_MIN_ELAPSED, True, id="quiet"),
+        pytest.param(_congested, 2 * CLEAR_MIN_ELAPSED, False, id="last-window-congested"),
+        pytest.param(_slow, 2 * CLEAR_MIN_ELAPSED, False, id="latency-out-of-band"),
+        pytest.param(_late, 2 * CLEAR_MIN_ELAPSED, False, id="loop-late-now"),
+        pytest.param(_busy_now, 2 * CLEAR_MIN_ELAPSED, False, id="loop-busy-now"),
+        pytest.param(_busy_last_window, CLEAR_MIN_ELAPSED / 2, False, id="early-last-busy"),
+        pytest.param(_busy_last_window, 2 * CLEAR_MIN_ELAPSED, True, id="judged-on-now"),
+    ],
+)
+def test_clear_says_whether_nothing_says_the_app_is_congested(
+    loop: Loop, setup: Setup, after: float, clear: bool
+) -> None:
+    limiter, traffic = warmed(loop)
+    setup(limiter, traffic, loop)
+    assert limiter.clear(loop.advance(after)) is clear
+
+
+def test_not_clear_while_warming_up(loop: Loop) -> None:
+    limiter, traffic = make(loop)
+    traffic.windows(1, latency=0.1, in_flight=5)
+    assert not limiter.clear(loop.advance(1.0))
+
+
+def test_grow_on_demand_lets_one_more_in_at_most_doubling_per_window(loop: Loop) -> None:
+    limiter, traffic = warmed(loop, peak=30, max_limit=200)
+    assert limiter.limit == 60
+    assert limiter.grow_on_demand(60)
+    assert limiter.limit == 61
+    assert limiter.grow_on_demand(59)
+    assert limiter.limit == 61  # never lowered
+    assert not limiter.grow_on_demand(500)
+    assert limiter.limit == 120  # twice the window's limit, not 501
+    traffic.windows(1, latency=0.1, in_flight=120)
+    grown = limiter.limit
+    assert grown > 120
+    assert not limiter.grow_on_demand(500)
+    assert limiter.limit == min(200, 2 * grown)  # the new window's ceiling, capped by max
+
+
+# -- the tick ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("busy", "congested"),
+    [pytest.param(IDLE, False, id="load-stopped"), pytest.param(SATURATED, True, id="loop-stuck")],
+)
+def test_a_stale_window_is_closed_by_the_tick(loop: Loop, busy: float, congested: bool) -> None:
+    """The congested flag says what the loop does now: it does not stick after the load
+    that raised it has stopped (nor clear while the loop is still saturated)."""
+    limiter, traffic = warmed(loop)
+    _congested(limiter, traffic, loop)
+    assert limiter.congested
+    loop.busy = busy
+    traffic.tick(loop.advance(STALE_WINDOW / 2))
+    assert limiter.congested  # too soon to tell
+    traffic.tick(loop.advance(STALE_WINDOW / 2))
+    assert limiter.congested is congested
+    assert limiter.busy == pytest.approx(busy)
+
+
+def test_a_window_with_enough_samples_is_left_to_its_own_close(loop: Loop) -> None:
+    limiter, traffic = warmed(loop)
+    _congested(limiter, traffic, loop)
+    for _ in range(MIN_SAMPLES):
+        limiter.sample(0.1, 5, loop.now)  # enough samples, but not WINDOW old yet
+    limiter.tick(loop.advance(STALE_WINDOW))
+    assert limiter.congested  # the tick did not close it: it is not stale, only short
+
+
+def test_the_limit_recovers_from_its_floor_once_congestion_ends(loop: Loop) -> None:
+    """Never a sticky floor: congestion drives the limit down to its floor; once the load
+    stops the tick clears the flag, and when traffic comes back at the baseline latency
+    a crowd that finds the limit reached grows it on demand, doubling each window."""
+    limiter, traffic = warmed(loop, min_limit=2)
+    loop.busy = SATURATED
+    for _ in range(20):
+        traffic.windows(1, latency=0.4, in_flight=limiter.capacity, rate=10)
+    assert (limiter.congested, limiter.limit) == (True, 2)
+    loop.busy = IDLE
+    traffic.tick(loop.advance(STALE_WINDOW))
+    assert not limiter.congested
+    traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    for _ in range(6):
+        assert limiter.clear(loop.advance(2 * CLEAR_MIN_ELAPSED))
+        limiter.grow_on_demand(10 * limiter.capacity)
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    assert limiter.limit > 2 * 2**5
+
+
+def test_a_stale_window_of_refusals_is_not_congestion(loop: Loop) -> None:
+    """A slow app (fewer than MIN_SAMPLES served a second) under a closed-loop crowd
+    re-sending 503s: its windows are closed by the tick, not by samples. The loop busy
+    answering refusals is not congestion there either, as for a window closed by
+    samples (test_a_loop_busy_answering_refusals_is_not_congested)."""
+    limiter, _ = warmed(loop)
+    loop.busy = SATURATED
+    for _ in range(4 * MIN_SAMPLES):
+        limiter.shed()
+    for _ in range(MIN_SAMPLES // 2):
+        limiter.sample(0.5, 5, loop.advance(STALE_WINDOW / MIN_SAMPLES))
+    limiter.tick(loop.advance(STALE_WINDOW))
+    assert not limiter.congested
+
+
+def test_a_slow_app_finishes_its_warm_up_with_the_tick_running(loop: Loop) -> None:
+    """An app serving 5 requests a second (1 s each, 5 in flight) with the health tick
+    running every 0.1 s: after a minute of traffic the limit must have been learned
+    (until then everything is admitted up to the maximum: no protection)."""
+    limiter, _ = make(loop)
+    for i in range(600):
+        loop.advance(0.1)
+        if i % 2:
+            limiter.sample(1.0, 5, loop.now)
+        limiter.tick(loop.now)
+    assert not limiter.warming

@@ -34,7 +34,9 @@ async def get(client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Resp
 async def test_over_the_limit_is_shed_with_retry_after_without_entering(
     serve: Callable[..., Server],
 ) -> None:
-    server = serve("overload:app", env=PINNED)
+    # Held at most 0.1 s (the default holds a closed-loop crowd up to 10 s: below).
+    env = {**PINNED, "POISE_ADMISSION_MAX_WAIT": "0.1", "POISE_DEBUG_HEADERS": "1"}
+    server = serve("overload:app", env=env)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
         busy = [asyncio.create_task(get(client, "/slow", params={"seconds": 1})) for _ in range(2)]
         await asyncio.sleep(0.3)  # both admitted and sleeping: the limit (2) is reached
@@ -53,11 +55,51 @@ async def test_over_the_limit_is_shed_with_retry_after_without_entering(
     for response in shed:
         assert response.headers["content-type"] == "application/problem+json"
         assert int(response.headers["retry-after"]) >= 1
+        assert response.headers["poise-shed-reason"] == "queue_timeout"
         assert response.json()["status"] == 503
+        assert "no slot freed up" in response.json()["detail"]
     assert entered == {"slow": 2}  # the shed requests never reached the handler
     assert stats["admission"]["shed_total"] == 3
-    assert stats["routes"]["GET /slow"]["shed"] == 3
-    assert stats["routes"]["GET /slow"]["outcomes"] == {"ok": 2, "shed": 3}
+    assert stats["admission"]["shed_reasons"] == {"queue_timeout": 3}
+    route = stats["routes"]["GET /slow"]
+    assert route["shed"] == 3
+    assert route["outcomes"] == {"ok": 2, "shed": 3}
+    assert route["statuses"] == {"2xx": 2, "503_shed": 3}
+    assert route["shed_reasons"] == {"queue_timeout": 3}
+    assert (route["count"], route["served"]) == (5, 2)
+    assert route["p50_s"] >= 0.9  # the served 1 s requests, not the refusals
+
+
+async def test_a_crowd_over_the_limit_is_held_and_served_not_shed(
+    serve: Callable[..., Server],
+) -> None:
+    """The default: requests over the limit wait in the queue (first come, first
+    served) and are all served; none is shed, and none has a debug header."""
+    server = serve("overload:app", env=PINNED)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        busy = [
+            asyncio.create_task(get(client, "/slow", params={"seconds": 0.5})) for _ in range(2)
+        ]
+        await asyncio.sleep(0.2)
+        extra = [
+            asyncio.create_task(get(client, "/slow", params={"seconds": 0.1})) for _ in range(3)
+        ]
+        await asyncio.sleep(0.1)
+        during = (await client.get("/_poise/api/stats")).json()["admission"]
+        responses = await asyncio.gather(*busy, *extra)
+        stats = (await client.get("/_poise/api/stats")).json()
+        ledgers = (await client.get("/_poise/api/requests", params={"limit": 10})).json()
+
+    assert (during["queued"], during["queue_mode"]) == (3, "hold")
+    assert [r.status_code for r in responses] == [200] * 5
+    assert all("poise-shed-reason" not in r.headers for r in responses)
+    assert stats["admission"]["shed_total"] == 0
+    waits = sorted(
+        item["admission_wait_s"] for item in ledgers["requests"] if item["route"] == "/slow"
+    )
+    assert len(waits) == 5
+    assert all(wait < 0.01 for wait in waits[:2])  # admitted at once
+    assert all(wait >= 0.15 for wait in waits[2:])  # waited for the first two to finish
 
 
 @pytest.mark.parametrize(

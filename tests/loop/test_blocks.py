@@ -170,7 +170,10 @@ def test_thread_pool_queue_and_run(serve: Callable[..., Server], loop_name: str)
     # A sync def route runs in the pool: the loop itself was never blocked.
     assert stats(server)["incidents"] == []
     threadpool = stats(server)["threadpool"]
-    assert threadpool == {"size": 2, "busy": 0, "waiting": 0}
+    assert threadpool == {
+        "size": 2, "busy": 0, "waiting": 0, "starved": False,
+        "deadlock": False, "starved_total": 0, "starved_after_s": 2.0,
+    }  # fmt: skip
 
     assert httpx.get(f"{server.base_url}/with-dependency").json() == {"value": 7}
     [with_dependency] = ledgers_of(server, "/with-dependency")

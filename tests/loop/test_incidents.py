@@ -107,7 +107,11 @@ def test_recent_is_newest_first_and_json_shaped() -> None:
     recent = store.recent()
     assert [i.route for i in recent] == ["GET /4", "GET /3", "GET /2"]
     data = recent[0].to_dict()
-    assert set(data) == {"at", "duration_s", "route", "stack", "stalled_requests"}
+    assert set(data) == {
+        "kind", "at", "duration_s", "route", "stack", "stalled_requests", "queued_requests",
+        "victims", "busy_routes",
+    }  # fmt: skip
+    assert (data["kind"], data["victims"], data["busy_routes"]) == ("block", 2, {})
     assert data["stack"][-1] == {
         "file": "/srv/app/main.py", "line": 10, "function": "handler", "library": False
     }  # fmt: skip
@@ -184,3 +188,25 @@ def test_common_stack_keeps_the_frames_that_stayed_the_same() -> None:
     ]
     other_call = [*moving, _Sample(("step", 1.0), 0.4, 0, ((9, handler, 11), (1, runner, 1)))]
     assert _common_stack(other_call, frozenset({runner})) == ()
+
+
+def test_victims_count_the_requests_queued_in_the_server_and_gil_is_its_own_kind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = IncidentStore(capacity=10, clock=FakeClock())
+    queued = Incident(at=0.0, duration_s=2.0, route="GET /sleepy",
+                      stack=incident().stack, stalled_requests=1,
+                      queued_requests=3)  # fmt: skip
+    gil = Incident(at=0.0, duration_s=0.09, route=None, stack=(), stalled_requests=2,
+                   gil=True, busy_routes=(("GET /crunch", 3),))  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="poise"):
+        store.add(queued)
+        store.add(gil)
+    assert queued.victims == 4
+    assert queued.to_dict()["queued_requests"] == 3
+    assert gil.to_dict()["kind"] == "gil_starved"
+    assert gil.to_dict()["busy_routes"] == {"GET /crunch": 3}
+    text = caplog.text
+    assert "4 other request(s) waited (3 of them queued in the server meanwhile)" in text
+    assert "loop starved by thread-pool work (GIL)" in text
+    assert "GET /crunch x3" in text

@@ -76,7 +76,8 @@ async def test_server_timing_header_when_asked() -> None:
     parts = dict(
         item.strip().split(";dur=") for item in response.headers["server-timing"].split(",")
     )
-    assert set(parts) == {"app", "on_loop", "stalled", "threadpool"}
+    assert set(parts) == {"app", "admission", "on_loop", "stalled", "threadpool"}
+    assert float(parts["admission"]) < 1.0  # nobody else was waiting: admitted at once
     assert float(parts["on_loop"]) >= 4.0  # milliseconds: the blocking sleep ran on the loop
     assert float(parts["app"]) >= float(parts["on_loop"])
 

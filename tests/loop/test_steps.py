@@ -12,19 +12,12 @@ import anyio.lowlevel
 import pytest
 
 from poise import Ledger
-from poise._internal import InternalErrors
-from poise.loop.incidents import IncidentStore
-from poise.loop.monitor import LoopMonitor
+from poise.loop.state import LoopState
 from poise.loop.steps import task_factory, timed_steps
 
 
-def monitor(threshold: float = 10.0) -> LoopMonitor:
-    return LoopMonitor(
-        threshold=threshold,
-        route_of=lambda scope, status, root: "/x",
-        incidents=IncidentStore(capacity=10),
-        errors=InternalErrors(),
-    )
+def monitor(threshold: float = 10.0) -> LoopState:
+    return LoopState(threshold=threshold, beat_interval=0.05)
 
 
 def timed(coro: Coroutine[Any, Any, Any], ledger: Ledger | None = None) -> Any:

@@ -134,6 +134,7 @@ async def test_requests_slowest_and_recent() -> None:
     assert set(item) == {
         "at", "method", "route", "status", "outcome", "wall_s", "on_loop_s", "stalled_s",
         "stalled_by", "threadpool_queue_s", "threadpool_run_s", "threadpool_jumps",
+        "admission_wait_s", "queued_behind_block_s", "shed_reason", "hung",
     }  # fmt: skip
     assert (item["method"], item["route"], item["status"], item["outcome"]) == (
         "GET", "/items/{item_id}", 200, "ok",

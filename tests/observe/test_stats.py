@@ -61,3 +61,40 @@ def test_ledger_repr_and_json_form() -> None:
     assert data["route"] == "/orders/{order_id}"
     assert data["wall_s"] == 0.25
     assert data["at"].endswith("+00:00")
+
+
+def test_shed_requests_are_counted_but_kept_out_of_served_latency() -> None:
+    stats = RequestStats(recent=100)
+    for _ in range(3):
+        stats.record(ledger("/a", 0.100))
+    for reason in ("limit", "limit", "queue_timeout"):
+        shed = ledger("/a", 0.0001, outcome="shed")
+        shed.status = 503
+        shed.shed_reason = reason  # type: ignore[assignment]
+        stats.record(shed)
+    late = ledger("/a", 0.0001, outcome="deadline")
+    late.status = 504
+    late.shed_reason = "deadline"
+    stats.record(late)
+    not_found = ledger("/a", 0.050)
+    not_found.status = 404
+    hung = ledger("/a", 0.100)
+    hung.hung = True
+    stats.record(not_found)
+    stats.record(hung)
+
+    row = stats.routes()["GET /a"]
+    assert row["count"] == 9
+    assert row["served"] == 5
+    # Four refusals of 0.1 ms would put the p50 at 0.1 ms if they counted.
+    assert row["p50_s"] is not None
+    assert row["p50_s"] > 0.04
+    assert row["statuses"] == {"2xx": 4, "4xx": 1, "503_shed": 3, "504_unstarted": 1}
+    assert row["shed_reasons"] == {"deadline": 1, "limit": 2, "queue_timeout": 1}
+    assert row["shed"] == 3
+    assert row["hung"] == 1
+
+    merged = RouteStats()
+    merged.merge(stats._routes["GET"]["/a"])
+    assert merged.to_dict()["statuses"] == row["statuses"]
+    assert merged.to_dict()["count"] == 9

@@ -56,3 +56,25 @@ def test_loop_columns_and_incidents_grouped_by_site() -> None:
     report_row = next(line for line in text.splitlines() if "/srv/app.py:42 in report" in line)
     assert "500.0" in report_row  # total of the two blocks at that site
     assert "(no request)" in text
+
+
+def test_thread_pool_and_gil_incidents_name_their_routes() -> None:
+    stats = {
+        "incidents": [
+            {"kind": "threadpool_starved", "duration_s": 3.0, "deadlock": True,
+             "routes": {"GET /items": 4}},
+            {"kind": "threadpool_starved", "duration_s": 2.5, "deadlock": False,
+             "routes": {"GET /report": 4}},
+            {"kind": "gil_starved", "route": None, "duration_s": 0.09, "stack": [],
+             "busy_routes": {"GET /crunch": 3}},
+        ],
+    }  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(incidents_table(stats))
+    text = console.export_text()
+    deadlock = next(line for line in text.splitlines() if "GET /items x4" in line)
+    assert "thread pool starved (deadlock)" in deadlock
+    saturated = next(line for line in text.splitlines() if "GET /report x4" in line)
+    assert "thread pool starved (saturated)" in saturated
+    gil = next(line for line in text.splitlines() if "GET /crunch x3" in line)
+    assert "loop starved by thread-pool work (GIL)" in gil

@@ -18,12 +18,14 @@ def remaining() -> float | None:
 
     Use it as the timeout of outbound calls, so they give up when the caller has:
 
-        timeout = poise.remaining() or 10.0
+        budget = poise.remaining()
+        timeout = 10.0 if budget is None else budget
         response = await client.get(url, timeout=timeout)
 
-    ``0.0`` once the deadline has passed. It works in sync routes and dependencies too
-    (the thread pool runs them in a copy of the request's context). Outside a request,
-    ``None``.
+    ``0.0`` once the deadline has passed (not ``None``: ``remaining() or 10.0`` would
+    give a request whose budget is spent ten more seconds). It works in sync routes and
+    dependencies too (the thread pool runs them in a copy of the request's context).
+    Outside a request, ``None``.
     """
     deadline = _deadline.get()
     if deadline is None:

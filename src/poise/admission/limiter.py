@@ -1,40 +1,50 @@
 """The adaptive concurrency limit: a latency gradient, learned from live traffic,
-with the event loop's own lag as the congestion signal.
+with the event loop's own state as the congestion signal.
 
 Every window (at least ``WINDOW`` long and ``MIN_SAMPLES`` requests) the window's p90
-latency (short-term) is compared with a long-term baseline, as in Gradient2 (Netflix
-concurrency-limits): while latency holds, the limit grows by about its square root
-(smoothed); when it rises, the gradient ``baseline / latest`` scales it down.
+latency of *served* requests (short-term) is compared with a long-term baseline, as in
+Gradient2 (Netflix concurrency-limits): while latency holds, the limit grows by about
+its square root (smoothed); when it rises, the gradient ``baseline / latest`` scales it
+down. Shed requests never feed it: they are not served work.
 
 Latency alone cannot tell *why* it rose. In an async worker there are two reasons:
 the app has more work than its one event loop can run (more concurrency only makes it
 worse), or a dependency slowed down (the same throughput now needs more concurrency,
 Little's law). The event loop's own state tells them apart: a congested loop thread is
 busy nearly all the time (its CPU time over the window, ``CONGESTED_CPU``) or late (the
-loop monitor's heartbeat lag, ``CONGESTED_LAG``); a slow dependency leaves it idle and
-on time. So:
+lag meter, ``CONGESTED_LAG``); a slow dependency leaves it idle and on time. So:
 
-- loop congested: the limit shrinks by ``BACKOFF`` per window, and the baseline stays
-  where it is. While the loop is merely busy (not saturated), not below what the
-  window's throughput needs at the baseline latency (Little's law, with
-  ``FLOOR_HEADROOM``): fewer would cut work the loop can still do. Once it is
-  saturated, straight down to that (at most halving per window), then on by
-  ``BACKOFF`` while the saturation lasts;
+- loop congested: the loop serves at most ``rate / busy`` requests a second (this
+  window's CPU cost per request), which at the baseline latency is a concurrency
+  (Little's law): the limit moves to ``CPU_HEADROOM`` times that (halfway per window,
+  at most halving), and the baseline stays where it is. It does not go lower: below
+  that the loop would idle while requests wait outside it, serving less than the bare
+  app would (a closed-loop crowd held in admission's queue then gets less done); and
+  it goes up to it from below, so where it settles does not depend on the past;
 - latency up but the loop on time: the baseline follows the new latency within a few
   windows (no shrinking), and the limit grows as the longer requests need it;
 - latency holding: the limit grows by ``SMOOTHING * sqrt(limit)`` per window.
 
-A deadline expiry backs off too (once per window). The limit only grows while at least
-half of it is in use, so a lightly loaded app does not drift upward. Without the loop
-monitor, the loop thread's CPU share alone tells congestion.
+**Signals from served work.** A window in which admission shed more requests than it
+served (``refusing``) spends the loop on answering 503s; that work is not what the
+limit admits, so its busy share alone does not count as congestion then (the lag still
+does). Without it, clients that re-send at once kept the loop busy with refusals, the
+limit read that as congestion, fell to its floor and stayed there. Nor does the
+latency of such a window raise the baseline.
 
-The loop's CPU also caps the limit. While its thread is more than half busy, the
-window's CPU cost per request (busy share / throughput) says how many requests a second
-the loop could complete at all, and Little's law turns that into a concurrency at the
-baseline latency; the limit stays within ``CPU_HEADROOM`` of it. Without the cap, a
-CPU-heavy app kept the headroom it learned at low load (twice its peak), so the first
-windows of a surge admitted twice the work its loop could run, and everything waited
-hundreds of milliseconds until the backoff caught up.
+A deadline expiry backs off too (once per window). The limit only grows while at least
+half of it is in use, so a lightly loaded app does not drift upward; but a request that
+finds the limit reached while nothing says the app is congested (the last window's
+latency within ``TOLERANCE`` of the baseline, the loop's thread neither busy nor late
+right now: :meth:`GradientLimiter.clear`) raises it on the spot (at most doubling per
+window): requests held by something that does not load the loop do not keep others
+out, and light load never waits.
+
+The loop's CPU also caps the limit. While its thread is more than half busy, the same
+Little's-law concurrency (``CPU_HEADROOM`` times it) is the most the limit may be.
+Without the cap, a CPU-heavy app kept the headroom it learned at low load (twice its
+peak), so the first windows of a surge admitted twice the work its loop could run, and
+everything waited hundreds of milliseconds until the backoff caught up.
 
 The initial limit is learned, not guessed: for the first ``WARMUP_WINDOWS`` windows of
 traffic everything is admitted (up to the maximum) while latency and concurrency are
@@ -71,17 +81,22 @@ BACKOFF: Final = 0.9
 # share of the window, means the event loop itself is the bottleneck.
 CONGESTED_LAG: Final = 0.025
 CONGESTED_CPU: Final = 0.9
-# The congested limit keeps this much more than throughput x baseline latency, unless
-# the loop is saturated (busy above SATURATED_CPU, or lagging twice CONGESTED_LAG):
-# then even the work it does now is too much (shedding costs CPU too).
-FLOOR_HEADROOM: Final = 1.1
-SATURATED_CPU: Final = 0.97
-# The most a saturated window may cut the limit by (to throughput x baseline latency).
-SATURATED_BACKOFF: Final = 0.5
+# The most one congested window may cut the limit by, and how far it moves towards
+# the congested loop's target per window.
+CONGESTED_BACKOFF: Final = 0.5
+CONGESTED_FOLLOW: Final = 0.5
 # While the loop thread is busier than CPU_CAP_BUSY, the limit is at most CPU_HEADROOM
-# times the concurrency its CPU can serve at the baseline latency.
+# times the concurrency its CPU can serve at the baseline latency; when congested, it
+# goes down to that.
 CPU_CAP_BUSY: Final = 0.5
 CPU_HEADROOM: Final = 1.25
+# "Clear" (grow on demand): the loop thread's busy share since the window began stays
+# under this (judged once the window is CLEAR_MIN_ELAPSED old; before, the last window's).
+CLEAR_BUSY: Final = 0.8
+CLEAR_MIN_ELAPSED: Final = 0.02
+# A window open this long without enough samples is closed by the tick: its busy share
+# and lag still say whether the loop is congested (no latency is learned from it).
+STALE_WINDOW: Final = 1.0
 # How fast the baseline follows a latency rise the loop is not causing.
 FOLLOW: Final = 0.3
 # Samples kept per window at most (every n-th beyond): bounds the sort.
@@ -106,6 +121,7 @@ class GradientLimiter:
         self.loop_lag = loop_lag
         self.congested = False
         self.busy = 0.0
+        self.rate = 0.0
         self._cpu_start = 0.0
         self.min_limit = min_limit
         self.max_limit = max_limit
@@ -117,7 +133,9 @@ class GradientLimiter:
         self._windows = 0
         self._samples: list[float] = []
         self._seen = 0
+        self._sheds = 0
         self._window_start: float | None = None
+        self._window_limit = self.limit
         self._max_in_flight = 0
         self._dropped = False
 
@@ -127,10 +145,9 @@ class GradientLimiter:
         return int(self.limit)
 
     def sample(self, latency: float, in_flight: int, now: float) -> None:
-        """Record one finished request's latency (seconds) with ``in_flight`` at its end."""
+        """Record one served request's latency (seconds) with ``in_flight`` at its end."""
         if self._window_start is None:
-            self._window_start = now
-            self._cpu_start = time.thread_time()
+            self._open(now)
         self._seen += 1
         if len(self._samples) < MAX_SAMPLES:
             self._samples.append(latency)
@@ -138,21 +155,36 @@ class GradientLimiter:
             self._samples[self._seen % MAX_SAMPLES] = latency
         if in_flight > self._max_in_flight:
             self._max_in_flight = in_flight
+        assert self._window_start is not None
         if now - self._window_start >= WINDOW and len(self._samples) >= MIN_SAMPLES:
-            # The loop thread's busy share: this runs on the loop thread.
-            cpu = time.thread_time()
-            elapsed = now - self._window_start
-            busy = (cpu - self._cpu_start) / elapsed
-            rate = self._seen / elapsed
-            lag = self.loop_lag
-            self._update(None if lag is None else lag(self._window_start), busy, rate)
-            self._window_start = now
-            self._cpu_start = cpu
+            self._close(now)
+
+    def _open(self, now: float) -> None:
+        self._window_start = now
+        # The loop thread's CPU clock: this runs on the loop thread.
+        self._cpu_start = time.thread_time()
+        self._window_limit = self.limit
+
+    def _close(self, now: float) -> None:
+        assert self._window_start is not None
+        cpu = time.thread_time()
+        elapsed = now - self._window_start
+        busy = (cpu - self._cpu_start) / elapsed
+        rate = self._seen / elapsed
+        lag = self.loop_lag
+        self._update(None if lag is None else lag(self._window_start), busy, rate)
+        self._window_start = now
+        self._cpu_start = cpu
+        self._window_limit = self.limit
 
     def observe_in_flight(self, in_flight: int) -> None:
         """Note the concurrency reached (on admission), for the utilisation check."""
         if in_flight > self._max_in_flight:
             self._max_in_flight = in_flight
+
+    def shed(self) -> None:
+        """A request was shed (counted per window: a window of mostly refusals)."""
+        self._sheds += 1
 
     def drop(self) -> None:
         """A deadline expired: back off (once per window)."""
@@ -160,19 +192,83 @@ class GradientLimiter:
             self._dropped = True
             self.limit = max(float(self.min_limit), self.limit * BACKOFF)
 
+    def clear(self, now: float) -> bool:
+        """Whether nothing says the app is congested right now: the last window was not,
+        its latency was within the band, and the loop's thread is neither busy nor
+        late since this window began."""
+        if self.congested or self.warming:
+            return False
+        short, long = self.short, self.long
+        if short is not None and long is not None and short > TOLERANCE * long:
+            return False
+        start = self._window_start
+        if start is None:
+            return True
+        lag = self.loop_lag
+        if lag is not None and lag(start) > CONGESTED_LAG:
+            return False
+        elapsed = now - start
+        if elapsed < CLEAR_MIN_ELAPSED:
+            return self.busy < CLEAR_BUSY
+        return (time.thread_time() - self._cpu_start) / elapsed < CLEAR_BUSY
+
+    def grow_on_demand(self, in_flight: int) -> bool:
+        """Raise the limit to let one more in (at most doubling per window); whether it
+        now does."""
+        ceiling = min(float(self.max_limit), 2.0 * max(self._window_limit, float(self.min_limit)))
+        wanted = min(ceiling, float(in_flight + 1))
+        if wanted > self.limit:
+            self.limit = wanted
+        if in_flight + 1 > self._max_in_flight:
+            self._max_in_flight = in_flight + 1
+        return in_flight < self.limit
+
+    def tick(self, now: float) -> None:
+        """Close a window left open by too few requests (STALE_WINDOW): the congestion
+        flag must not keep what an old burst said while the app has since gone quiet,
+        and an app serving fewer than MIN_SAMPLES requests a second must still learn
+        (and finish its warm-up) from the few it serves."""
+        start = self._window_start
+        if start is None or now - start < STALE_WINDOW or len(self._samples) >= MIN_SAMPLES:
+            return
+        if self._samples:
+            self._close(now)
+            return
+        cpu = time.thread_time()
+        elapsed = now - start
+        busy = (cpu - self._cpu_start) / elapsed
+        lag = self.loop_lag
+        late = lag is not None and lag(start) > CONGESTED_LAG
+        refusing = self._sheds > 0
+        self.busy = busy
+        self.congested = (busy > CONGESTED_CPU and not refusing) or late
+        self.rate = 0.0
+        self.short = None  # nothing served for a second: the last figure is stale
+        self._seen = 0
+        self._sheds = 0
+        self._max_in_flight = 0
+        self._window_start = now
+        self._cpu_start = cpu
+        self._window_limit = self.limit
+
     def _update(self, lag: float | None, busy: float = 0.0, rate: float = 0.0) -> None:
         samples = sorted(self._samples)
         short = samples[min(len(samples) - 1, int(len(samples) * PERCENTILE))]
         used = self._max_in_flight
         dropped = self._dropped
+        refusing = self._sheds > self._seen
         self._samples.clear()
         self._seen = 0
+        self._sheds = 0
         self._max_in_flight = 0
         self._dropped = False
         self._windows += 1
         self.short = short
         self.busy = busy
-        self.congested = congested = busy > CONGESTED_CPU or (
+        self.rate = rate
+        # A loop busy answering refusals is not congested by served work (the lag, which
+        # every request feels, still counts).
+        self.congested = congested = (busy > CONGESTED_CPU and not refusing) or (
             lag is not None and lag > CONGESTED_LAG
         )
         long = self.long
@@ -182,8 +278,9 @@ class GradientLimiter:
             long = short if long is None else long + (short - long) / n
         elif short < long:
             long += (short - long) * FOLLOW  # faster: latency recovered
-        elif not congested:
-            long += (short - long) * FOLLOW  # a slower dependency, not our loop
+        elif not congested and not refusing:
+            # A slower dependency, not our loop (nor the loop's refusals).
+            long += (short - long) * FOLLOW
         self.long = long
         if self.warming:
             self._peak = max(self._peak, used)
@@ -193,36 +290,37 @@ class GradientLimiter:
             return
         if dropped:
             return
-        self._adjust(congested, lag, busy, rate, short, long, used)
-        if busy > CPU_CAP_BUSY and rate > 0:
-            # The loop's CPU caps what any limit can buy: at this window's CPU cost per
-            # request (busy / rate) it completes at most rate / busy requests a second,
-            # which at the baseline latency is this much concurrency (Little's law).
-            # More admitted than that (with some headroom) only queues on the loop, and
-            # a surge then overloads it twice over before the backoff catches up.
-            self._set(min(self.limit, CPU_HEADROOM * long * rate / busy))
-
-    def _adjust(self, congested: bool, lag: float | None, busy: float, rate: float,
-                short: float, long: float, used: int) -> None:  # fmt: skip
-        limit = self.limit
-        if congested:
-            # Little's law: the concurrency this window's throughput needs at the
-            # baseline latency.
-            needed = rate * long
-            saturated = busy > SATURATED_CPU or (lag is not None and lag > 2 * CONGESTED_LAG)
-            if saturated:
-                # More work admitted than the loop can run (shedding costs CPU too): fall
-                # to what it does run, at most halving per window, rather than 10 % per
-                # window while the backlog grows (windows are slow in saturation).
-                self._set(max(limit * SATURATED_BACKOFF, min(limit * BACKOFF, needed)))
-            else:
-                self._set(max(limit * BACKOFF, min(limit, needed * FLOOR_HEADROOM)))
+        # What the loop's CPU serves at the baseline latency (Little's law). Not from a
+        # window of mostly refusals: its busy share is theirs, and the served rate alone
+        # over it would make the loop look slow, pulling the limit to its floor.
+        serves = long * rate / max(busy, CPU_CAP_BUSY) if rate > 0 and not refusing else None
+        if congested and serves is None and refusing:
+            # Late while mostly refusing: the CPU figures are the refusals'; back off
+            # gently (the lag is real, and some of it may be the served work's).
+            self._set(self.limit * BACKOFF)
             return
-        if used < limit / 2:
-            return  # app-limited: the limit is not what holds latency, so learn nothing
-        gradient = max(0.5, min(1.0, TOLERANCE * long / short)) if short > 0 else 1.0
-        target = limit * gradient + math.sqrt(limit)
-        self._set(limit * (1 - SMOOTHING) + target * SMOOTHING)
+        if congested:
+            # The loop is the bottleneck: the limit goes to what its CPU can serve at
+            # the baseline latency (with headroom), from above at most halving per
+            # window; never lower, or the loop would idle while requests wait outside
+            # it. From below too: the limit a congested loop settles at must not depend
+            # on what happened before (a limit left low by a storm would hold a
+            # closed-loop crowd below what the loop serves, and never recover).
+            if serves is not None:
+                target = CPU_HEADROOM * serves
+                moved = self.limit + (target - self.limit) * CONGESTED_FOLLOW
+                self._set(max(moved, self.limit * CONGESTED_BACKOFF))
+            return
+        if used >= self.limit / 2:
+            gradient = max(0.5, min(1.0, TOLERANCE * long / short)) if short > 0 else 1.0
+            target = self.limit * gradient + math.sqrt(self.limit)
+            self._set(self.limit * (1 - SMOOTHING) + target * SMOOTHING)
+        # else app-limited: the limit is not what holds latency, so learn nothing
+        if busy > CPU_CAP_BUSY and serves is not None:
+            # The loop's CPU caps what any limit can buy: more admitted than it can
+            # serve at the baseline latency (with some headroom) only queues on the
+            # loop, and a surge then overloads it twice over before the backoff catches up.
+            self._set(min(self.limit, CPU_HEADROOM * serves))
 
     def _set(self, limit: float) -> None:
         self.limit = max(float(self.min_limit), min(float(self.max_limit), limit))

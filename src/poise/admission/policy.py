@@ -37,9 +37,12 @@ class RouteOptions:
 
     priority: int | None = None
     deadline: float | None = None
+    long_lived: bool = False
 
 
-def route(*, priority: str | None = None, deadline: float | None = None) -> Callable[[F], F]:
+def route(
+    *, priority: str | None = None, deadline: float | None = None, long_lived: bool = False
+) -> Callable[[F], F]:
     """Admission options for one route: put it under the route decorator.
 
     Args:
@@ -47,6 +50,10 @@ def route(*, priority: str | None = None, deadline: float | None = None) -> Call
             ``"sheddable"`` (shed first).
         deadline: seconds the request may take; past it the handler is cancelled and
             504 sent. Overrides the ``deadline`` setting.
+        long_lived: the route holds its requests open by nature (long-polls,
+            Server-Sent Events, streams that start late): they bypass the concurrency
+            limit (never queued or shed by it, not counted in it), do not feed its
+            latency samples, and are never reported hung.
 
     Raises:
         SettingsError: a value outside the accepted ones.
@@ -62,12 +69,18 @@ def route(*, priority: str | None = None, deadline: float | None = None) -> Call
             f"poise.route(priority={priority!r}): expected one of critical, default, sheddable"
         )
     if deadline is not None and not (
-        isinstance(deadline, int | float) and math.isfinite(deadline) and deadline > 0
+        isinstance(deadline, int | float)
+        and not isinstance(deadline, bool)
+        and math.isfinite(deadline)
+        and deadline > 0
     ):
         raise SettingsError(f"poise.route(deadline={deadline!r}): expected seconds > 0")
+    if not isinstance(long_lived, bool):
+        raise SettingsError(f"poise.route(long_lived={long_lived!r}): expected True or False")
     options = RouteOptions(
         None if priority is None else PRIORITY[priority],
         None if deadline is None else float(deadline),
+        long_lived,
     )
 
     def mark(endpoint: F) -> F:
@@ -121,15 +134,16 @@ class Policies:
                 self._routes.append((pattern, methods, options))
         self.trivial = not self._rules and not self._routes
 
-    def of(self, scope: Scope, path: str) -> tuple[int, float | None]:
-        """``(priority, deadline seconds or None)`` for a request to ``path``."""
+    def of(self, scope: Scope, path: str) -> tuple[int, float | None, bool]:
+        """``(priority, deadline seconds or None, long-lived)`` for a request to ``path``."""
         if not self._built:
             self._build()
         priority = DEFAULT
         deadline = self.default_deadline
         if self.trivial:
-            return priority, deadline
+            return priority, deadline, False
         from_route = False
+        long_lived = False
         method = scope["method"]
         for pattern, methods, options in self._routes:
             if (methods is None or method in methods) and pattern.match(path):
@@ -138,13 +152,14 @@ class Policies:
                     from_route = True
                 if options.deadline is not None:
                     deadline = options.deadline
+                long_lived = options.long_lived
                 break
         if not from_route:
             for pattern, rule_priority in self._rules:
                 if pattern.match(path):
                     priority = rule_priority
                     break
-        return priority, deadline
+        return priority, deadline, long_lived
 
     def header_deadline(self, scope: Scope, route_deadline: float | None) -> float | None:
         """The deadline with the caller's header applied (capped by the route's)."""

@@ -12,9 +12,10 @@ Readiness moves ``starting -> ready <-> degraded``, and to ``draining`` for good
   passed once;
 * ``degraded`` (503) while a critical check fails, a tracked pool stays saturated for
   ``ready_pool_window``, the loop lag p99 over the last :data:`WINDOW` seconds exceeds
-  ``ready_max_lag`` (at least :data:`LAG_RECURS` late ticks: one isolated stall is not
-  enough), or admission sheds more than ``ready_max_shed`` of the requests;
-  lag and shedding must fall below half their threshold to count as recovered;
+  ``ready_max_lag`` (at least :data:`LAG_RECURS` late heartbeats: one isolated stall
+  is not enough), admission sheds more than ``ready_max_shed`` of the requests, or
+  another part of poise says so (the thread pool's deadlock); lag and shedding must
+  fall below half their threshold to count as recovered;
 * a change between ``ready`` and ``degraded`` needs ``ready_hold`` seconds in the
   current state, so a borderline signal does not flap the endpoint;
 * ``draining`` once shutdown began: never ready again.
@@ -28,12 +29,13 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from poise._internal import InternalErrors
 from poise.health.checks import Check, CheckFunction, worst
+from poise.loop.lag import LagMeter
 
 __all__ = ["LAG_RECURS", "TICK", "WINDOW", "Health", "HealthLimits", "State"]
 
@@ -45,7 +47,7 @@ State = Literal["starting", "ready", "degraded", "draining"]
 TICK: Final = 0.25
 #: Lag and shedding are judged over this many seconds.
 WINDOW: Final = 10.0
-#: Lag makes the app not ready once this many ticks in the window were that late.
+#: Lag makes the app not ready once this many heartbeats in the window were that late.
 LAG_RECURS: Final = 2
 #: Shedding is judged only once the window holds this many requests.
 MIN_REQUESTS: Final = 20
@@ -70,6 +72,11 @@ class Health:
         started: whether the app's lifespan start-up has finished.
         shedding: ``() -> (shed_total, finished_total)`` of admission, or ``None``.
         errors: where poise's own failures go.
+        lag: the loop-lag meter readiness judges (one is made when omitted).
+        feeds_lag: the ticker's own lateness feeds ``lag`` (when nothing else does:
+            the loop monitor's heartbeat is off).
+        on_tick: called on every tick (admission's and the thread pool's clocks).
+        unready: more reasons to be not ready now (each returns one or ``None``).
     """
 
     def __init__(
@@ -79,11 +86,19 @@ class Health:
         started: Callable[[], bool],
         shedding: Callable[[], tuple[int, int]] | None,
         errors: InternalErrors,
+        lag: LagMeter | None = None,
+        feeds_lag: bool = True,
+        on_tick: Sequence[Callable[[], None]] = (),
+        unready: Sequence[Callable[[], str | None]] = (),
     ) -> None:
         self.limits = limits
         self._started = started
         self._shedding = shedding
         self._errors = errors
+        self.lag = LagMeter(TICK) if lag is None else lag
+        self._feeds_lag = feeds_lag
+        self._on_tick = tuple(on_tick)
+        self._unready = tuple(unready)
         self.checks: dict[str, Check] = {}
         self._passed_once: set[str] = set()
         # Readiness, written by the loop thread only.
@@ -96,7 +111,6 @@ class Health:
         self.started = False
         # Signals.
         self.last_tick = 0.0  # time.monotonic() of the last tick; 0: not ticking
-        self._lags: deque[tuple[float, float]] = deque(maxlen=int(WINDOW / TICK) + 8)
         self._shed_samples: deque[tuple[float, int, int]] = deque(maxlen=int(WINDOW / TICK) + 8)
         self._lag_high = False
         self._shed_high = False
@@ -150,7 +164,8 @@ class Health:
             check.result = None  # judged again in this life: the dependency may be gone
             check._flight = None
         self._passed_once.clear()
-        self._lags.clear()
+        if self._feeds_lag:
+            self.lag.reset()
         self._shed_samples.clear()
         self._saturated_since.clear()
         self._lag_high = self._shed_high = False
@@ -232,7 +247,13 @@ class Health:
     def tick(self, now: float, lateness: float) -> None:
         """One round: sample the signals, start due background checks, re-evaluate."""
         self.last_tick = now
-        self._lags.append((now, lateness))
+        if self._feeds_lag:
+            self.lag.beat(now, lateness)
+        for hook in self._on_tick:
+            try:
+                hook()
+            except Exception as exc:
+                self._errors.report(getattr(hook, "__qualname__", repr(hook)), exc)
         if self._shedding is not None:
             shed, finished = self._shedding()
             self._shed_samples.append((now, shed, finished))
@@ -334,14 +355,15 @@ class Health:
         for name, since in self._saturated_since.items():
             if now - since >= limits.ready_pool_window:
                 reasons.append(f"pool {name} saturated for {now - since:.1f} s")
-        lags = [lag for at, lag in self._lags if at >= now - WINDOW]
+        # The meter's clock: this ticker's when it feeds it, the monitor's otherwise.
+        lags = self.lag.window(WINDOW, now if self._feeds_lag else None)
         self.lag_p99 = _p99(lags)
         exit_lag = limits.ready_max_lag / 2
         if self._lag_high:
             self._lag_high = self.lag_p99 > exit_lag
         else:
             # p99 of 40 ticks is their maximum: one isolated stall would take the app
-            # out for the whole window. Lag counts once it recurs (two late ticks).
+            # out for the whole window. Lag counts once it recurs (two late beats).
             late = sum(1 for lag in lags if lag > limits.ready_max_lag)
             self._lag_high = late >= LAG_RECURS
         if self._lag_high:
@@ -352,6 +374,14 @@ class Health:
         self._shed_high = self.shed_fraction > threshold
         if self._shed_high:
             reasons.append(f"admission shed {self.shed_fraction:.0%} of requests")
+        for source in self._unready:
+            try:
+                reason = source()
+            except Exception as exc:
+                self._errors.report("readiness source", exc)
+                continue
+            if reason is not None:
+                reasons.append(reason)
         return tuple(reasons)
 
     def _shed_over_window(self, now: float) -> float:

@@ -3,6 +3,9 @@
 Built in the watchdog thread (stack rendering is kept off the loop), stored in a
 bounded ring that the admin API reads, and logged at most once per code site per
 minute, so a blocker hit a thousand times a minute writes one stack, not a thousand.
+
+The ring also keeps the thread pool's ``threadpool_starved`` incidents
+(:mod:`poise.loop.threadpool`), which log themselves.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-__all__ = ["Incident", "IncidentStore", "StackFrame", "is_library_file"]
+__all__ = ["GIL_CULPRIT", "Incident", "IncidentStore", "Record", "StackFrame", "is_library_file"]
 
 logger = logging.getLogger("poise")
 
@@ -31,6 +34,15 @@ LOG_INTERVAL: Final = 60.0
 STACKLESS_GRACE: Final = 1.0
 # Distinct code sites remembered for log rate limiting (least recently logged dropped).
 MAX_LOG_SITES: Final = 1024
+#: The culprit named (in ``stalled_by`` and logs) when the loop thread was starved of
+#: the GIL by thread-pool work rather than held by code of its own.
+GIL_CULPRIT: Final = "<thread pool (GIL)>"
+
+
+class Record(Protocol):
+    """Anything kept in the incident ring: it renders itself for the stats API."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -89,11 +101,17 @@ class Incident:
         at: wall-clock time the block began (``time.time()`` form).
         duration_s: how long the loop was held.
         route: ``"METHOD /template"`` of the request whose code blocked, or ``None``
-            (start-up, a background task, a library callback).
+            (start-up, a background task, a library callback, or the GIL).
         stack: the loop thread's stack while it was blocked, innermost last: the
             frames that stayed the same across every sample. Empty when the block
             ended before the watchdog could sample it.
         stalled_requests: how many other requests were in flight and had to wait.
+        queued_requests: requests that reached poise just after the block ended: they
+            waited in the server's and the kernel's buffers meanwhile (an estimate:
+            see ``docs/loop.md``).
+        gil: the loop thread was not running its own code: worker threads held the
+            GIL (CPU-heavy sync routes or ``run_in_threadpool`` work).
+        busy_routes: when ``gil``, the routes whose thread-pool jobs were running.
     """
 
     at: float
@@ -101,6 +119,14 @@ class Incident:
     route: str | None
     stack: tuple[StackFrame, ...]
     stalled_requests: int
+    queued_requests: int = 0
+    gil: bool = False
+    busy_routes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def victims(self) -> int:
+        """Every request that waited for the loop: in flight, or still in the buffers."""
+        return self.stalled_requests + self.queued_requests
 
     @property
     def site(self) -> StackFrame | None:
@@ -126,11 +152,15 @@ class Incident:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": "gil_starved" if self.gil else "block",
             "at": datetime.fromtimestamp(self.at, UTC).isoformat(),
             "duration_s": round(self.duration_s, 6),
             "route": self.route,
             "stack": [frame.to_dict() for frame in self.stack],
             "stalled_requests": self.stalled_requests,
+            "queued_requests": self.queued_requests,
+            "victims": self.victims,
+            "busy_routes": dict(self.busy_routes),
         }
 
 
@@ -155,7 +185,7 @@ class IncidentStore:
         log_interval: float = LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._ring: deque[Incident] = deque(maxlen=capacity)
+        self._ring: deque[Record] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._log_interval = log_interval
         self._clock = clock
@@ -176,10 +206,19 @@ class IncidentStore:
             self.blocked_s += incident.duration_s
         self._log(incident)
 
-    def recent(self) -> list[Incident]:
+    def keep(self, record: Record) -> None:
+        """Keep an incident of another kind (it is counted and logged where it is made)."""
+        with self._lock:
+            self._ring.append(record)
+
+    def recent(self) -> list[Record]:
         """The incidents in the ring, newest first."""
         with self._lock:
             return list(reversed(self._ring))
+
+    def blocks(self) -> list[Incident]:
+        """The loop blocks in the ring, newest first."""
+        return [r for r in self.recent() if isinstance(r, Incident)]
 
     def flush(self) -> None:
         """Log the stackless incidents whose grace period is over (watchdog thread)."""
@@ -192,6 +231,11 @@ class IncidentStore:
                 self._log(incident, now)
 
     def _log(self, incident: Incident, now: float | None = None) -> None:
+        if incident.gil:
+            # Where the loop thread happened to wait for the GIL says nothing: one key.
+            now = self._clock() if now is None else now
+            self._log_once(("gil", None), incident, now)
+            return
         site = incident.site
         if now is None:
             now = self._clock()
@@ -216,6 +260,9 @@ class IncidentStore:
             key = (site.file, site.line)
             if self._pending.pop(incident.route, None) is not None:
                 self._count_suppressed(key, now)
+        self._log_once(key, incident, now)
+
+    def _log_once(self, key: _LogKey, incident: Incident, now: float) -> None:
         last = self._logged.get(key)
         if last is not None and now - last[0] < self._log_interval:
             self._count_suppressed(key, now)
@@ -249,9 +296,21 @@ def format_incident(incident: Incident, suppressed: int = 0, interval: float = L
         if suppressed
         else ""
     )
+    queued = (
+        f" ({incident.queued_requests} of them queued in the server meanwhile)"
+        if incident.queued_requests
+        else ""
+    )
+    waited = f"{incident.victims} other request(s) waited{queued}{more}"
+    if incident.gil:
+        busy = ", ".join(f"{route} x{n}" for route, n in incident.busy_routes) or "none known"
+        return (
+            f"poise: loop starved by thread-pool work (GIL) for {incident.duration_s:.3f} s "
+            f"(threads busy for: {busy}); {waited}"
+        )
     lines = [
         f"poise: the event loop was blocked for {incident.duration_s:.3f} s by {culprit}"
-        f"{where}; {incident.stalled_requests} other request(s) waited{more}"
+        f"{where}; {waited}"
     ]
     lines.extend(_format_frames(incident.stack))
     return "\n".join(lines)

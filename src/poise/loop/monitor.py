@@ -1,19 +1,17 @@
-"""The loop monitor: state shared by the loop thread and the watchdog, heartbeat, stalls.
+"""The loop monitor: wires the step driver, the heartbeat, the watchdog and the thread pool.
 
-On the loop thread it keeps the requests in flight, the heartbeat that measures loop
-lag, and turns a blocking step into stall time for every other request in flight. The
-fields the watchdog thread reads (``current``, ``step_started``, ``steps``,
-``last_beat``) are plain attributes written by the loop thread: a reader on another
-thread sees either the old or the new value, never a torn one, which is all it needs.
+On the loop thread it keeps the requests in flight (in :class:`LoopState`, shared with
+the watchdog), runs the heartbeat that feeds the one :class:`LagMeter`, turns a blocking
+step into stall time for every other request in flight, and counts the requests that
+reach poise just after a block as its victims too (they waited in the server's
+buffers). Each heartbeat also lets the thread pool's :class:`StarvationWatch` look.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from time import perf_counter
 from types import CodeType
@@ -22,9 +20,11 @@ from typing import Any, Final
 from poise._internal import InternalErrors
 from poise.ledger import Ledger
 from poise.loop import threadpool
-from poise.loop.incidents import IncidentStore
+from poise.loop.incidents import GIL_CULPRIT, IncidentStore
+from poise.loop.lag import LagMeter, quantile
+from poise.loop.state import LoopState
 from poise.loop.steps import TaskFactory, task_factory
-from poise.loop.watchdog import BlockEvent, Watchdog
+from poise.loop.watchdog import LATE_GRACE, BlockEvent, Watchdog
 from poise.types import Scope
 
 __all__ = ["BEAT_INTERVAL", "NO_REQUEST", "LoopMonitor"]
@@ -33,7 +33,7 @@ __all__ = ["BEAT_INTERVAL", "NO_REQUEST", "LoopMonitor"]
 #: lag samples a minute; a block outside any request is timed to within 100 ms. Each
 #: beat wakes an idle loop, which is what it costs (see docs/loop.md).
 BEAT_INTERVAL: Final = 0.1
-#: Lag percentiles are over this many seconds of heartbeats.
+#: Lag percentiles in the stats are over this many seconds of heartbeats.
 LAG_WINDOW: Final = 60.0
 #: The ``stalled_by`` key for blocks in code outside any request.
 NO_REQUEST: Final = "<no request>"
@@ -50,6 +50,8 @@ class LoopMonitor:
             status, its original root path).
         incidents: where incidents go.
         errors: where poise's own failures go.
+        lag: the lag meter the heartbeat feeds (a new one when omitted).
+        starved_after: the thread pool's starvation threshold (seconds).
     """
 
     def __init__(
@@ -59,36 +61,38 @@ class LoopMonitor:
         route_of: RouteOf,
         incidents: IncidentStore,
         errors: InternalErrors,
+        lag: LagMeter | None = None,
+        starved_after: float = 2.0,
     ) -> None:
+        self.state = state = LoopState(threshold=threshold, beat_interval=BEAT_INTERVAL)
+        state.on_block = self.step_blocked
         self.threshold = threshold
-        self.beat_interval = BEAT_INTERVAL
         self.incidents = incidents
+        self.lag = LagMeter(BEAT_INTERVAL) if lag is None else lag
+        self.threadpool = threadpool.StarvationWatch(
+            threshold=starved_after, route_label=self.route_label, record=incidents.keep
+        )
         self._route_of = route_of
         self._errors = errors
-        # Written on the loop thread, read by the watchdog thread.
-        self.current: Ledger | None = None
-        self.step_started = 0.0
-        self.steps = 0
-        self.last_beat = 0.0
-        self.loop_thread_id = 0
-        # Code objects of the loop's own machinery (runner, asyncio's _run_once, ...):
-        # the frames above any callback or task step. Captured by the first heartbeat.
-        self.machinery: frozenset[CodeType] = frozenset()
-        # Written by the watchdog: the heartbeat episode it saw stuck in one place.
-        self.confirmed_beat_block = -1.0
-        # Written on the loop thread only; the watchdog reads whether it is empty (to
-        # poll faster while requests are in flight).
-        self.inflight: dict[Ledger, tuple[Scope, str]] = {}
         self.running = False
-        self._lag: deque[tuple[float, float]] = deque(maxlen=int(LAG_WINDOW / BEAT_INTERVAL) * 2)
         self._beat_due = 0.0
         self._beat_handle: asyncio.TimerHandle | None = None
         self._last_step_block_end = 0.0
+        # The last block's event, while requests arriving now count as its late victims,
+        # and until when (perf_counter; 0.0: no block ended lately). A plain attribute:
+        # the middleware compares every request's start with it.
+        self._late: BlockEvent | None = None
+        self.late_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._factory: TaskFactory | None = None
         self._previous_factory: TaskFactory | None = None
         self._restore_threadpool: Callable[[], None] | None = None
         self._watchdog: Watchdog | None = None
+
+    @property
+    def inflight(self) -> dict[Ledger, tuple[Scope, str]]:
+        """The requests in flight (loop thread only)."""
+        return self.state.inflight
 
     # -- life cycle (loop thread) ----------------------------------------------------
 
@@ -97,15 +101,21 @@ class LoopMonitor:
         if self.running:
             return
         loop = asyncio.get_running_loop()
+        state = self.state
         self._loop = loop
-        self.loop_thread_id = threading.get_ident()
+        state.loop_thread_id = threading.get_ident()
         self._previous_factory = loop.get_task_factory()
-        self._factory = task_factory(self, self._previous_factory)
+        self._factory = task_factory(state, self._previous_factory)
         loop.set_task_factory(self._factory)
         self._restore_threadpool = threadpool.instrument()
-        self.last_beat = perf_counter()
+        try:
+            self.threadpool.watch_default_limiter()
+        except Exception as exc:  # not in a task of an anyio-supported loop
+            self._errors.report("thread pool watch", exc)
+        state.last_beat = perf_counter()
+        self.lag.reset()
         self._schedule_beat()
-        self._watchdog = Watchdog(self, errors=self._errors)
+        self._watchdog = Watchdog(state, incidents=self.incidents, errors=self._errors)
         self._watchdog.start()
         self.running = True
 
@@ -132,19 +142,47 @@ class LoopMonitor:
     def step_blocked(self, ledger: Ledger, start: float, end: float) -> None:
         """A timed step of ``ledger``'s request held the loop from ``start`` to ``end``."""
         try:
-            route = self.route_label(ledger)
+            state = self.state
+            gil = state.gil_starved == start
+            if gil:
+                # The loop thread was waiting for the GIL, not running this request's
+                # code: the thread pool's work is the culprit.
+                route = None
+                label = GIL_CULPRIT
+                busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
+            else:
+                route = label = self.route_label(ledger)
+                busy = ()
             self._last_step_block_end = end
-            stalled = self._stall(start, end, ledger, route)
+            stalled = self._stall(start, end, ledger, label)
+            event = BlockEvent("step", start, start, end, route, stalled, gil=gil,
+                               busy_routes=busy)  # fmt: skip
+            self._late = event
+            self.late_until = end + LATE_GRACE
             if self._watchdog is not None:
-                self._watchdog.submit(BlockEvent("step", start, start, end, route, stalled))
+                self._watchdog.submit(event)
         except Exception as exc:
             self._errors.report("loop monitor", exc)
+
+    def arrived(self, ledger: Ledger) -> None:
+        """A request reached poise: if a block ended just before, it waited behind it
+        in the server's buffers (loop thread; the middleware calls it only for requests
+        that start before :attr:`late_until`)."""
+        event = self._late
+        if event is None or ledger.start - event.end > LATE_GRACE:
+            self._late = None
+            self.late_until = 0.0
+            return
+        # An estimate: it arrived at some point during the block; the whole block is
+        # the most it can have waited (docs/loop.md says more).
+        ledger.queued_behind_block = event.end - event.start
+        event.queued += 1
 
     def route_label(self, ledger: Ledger) -> str:
         """``"METHOD /template"`` of a request, finished or still in flight."""
         if ledger.route:
             return f"{ledger.method} {ledger.route}"
-        inflight = self.inflight.get(ledger)
+        inflight = self.state.inflight.get(ledger)
         if inflight is None:
             return f"{ledger.method} <unknown>"
         scope, root_path = inflight
@@ -152,7 +190,7 @@ class LoopMonitor:
 
     def _stall(self, start: float, end: float, culprit: Ledger | None, label: str) -> int:
         stalled = 0
-        for ledger in self.inflight:
+        for ledger in self.state.inflight:
             if ledger is culprit:
                 continue
             overlap = end - max(start, ledger.start)
@@ -175,53 +213,45 @@ class LoopMonitor:
 
     def _beat(self) -> None:
         now = perf_counter()
+        state = self.state
         try:
-            if not self.machinery:
-                self.machinery = _codes_above(sys._getframe(1))
+            if not state.machinery:
+                state.machinery = _codes_above(sys._getframe(1))
             due = self._beat_due
             lateness = now - due if now > due else 0.0
-            self._lag.append((now, lateness))
+            self.lag.beat(now, lateness)
             if (
-                lateness >= self.threshold
-                and self.confirmed_beat_block == self.last_beat
+                lateness >= state.threshold
+                and state.confirmed_beat_block == state.last_beat
                 and self._last_step_block_end <= due
             ):
                 # Held by code poise does not time (a callback, a task outside any
                 # request): the watchdog saw the loop stuck in one place meanwhile.
-                stalled = self._stall(due, now, None, NO_REQUEST)
+                gil = state.gil_starved == state.last_beat
+                label = GIL_CULPRIT if gil else NO_REQUEST
+                stalled = self._stall(due, now, None, label)
+                busy = tuple(threadpool.jobs.busy_routes(self.route_label).items()) if gil else ()
+                event = BlockEvent("beat", state.last_beat, due, now, None, stalled, gil=gil,
+                                   busy_routes=busy)  # fmt: skip
+                self._late = event
+                self.late_until = now + LATE_GRACE
                 if self._watchdog is not None:
-                    event = BlockEvent("beat", self.last_beat, due, now, None, stalled)
                     self._watchdog.submit(event)
+            self.threadpool.check()
         except Exception as exc:
             self._errors.report("loop heartbeat", exc)
-        self.last_beat = now
+        state.last_beat = now
         if self.running:
             self._schedule_beat()
 
     # -- reading ---------------------------------------------------------------------
 
-    def recent_lag(self, since: float) -> float:
-        """The worst heartbeat lateness (loop lag) since ``since`` (``perf_counter``).
-
-        The heartbeat that is overdue right now counts too: a saturated loop has not
-        run it yet.
-        """
-        worst = 0.0
-        for at, lateness in reversed(self._lag):
-            if at < since:
-                break
-            worst = max(worst, lateness)
-        if self.last_beat:
-            worst = max(worst, perf_counter() - self.last_beat - BEAT_INTERVAL)
-        return worst
-
     def stats(self) -> dict[str, Any]:
         """The ``loop`` section of ``/_poise/api/stats``."""
-        horizon = perf_counter() - LAG_WINDOW
-        lags = sorted(lag for at, lag in list(self._lag) if at >= horizon)
+        lags = sorted(self.lag.window(LAG_WINDOW))
         return {
-            "lag_p50_s": _rounded(_quantile(lags, 0.50)),
-            "lag_p99_s": _rounded(_quantile(lags, 0.99)),
+            "lag_p50_s": _rounded(quantile(lags, 0.50)),
+            "lag_p99_s": _rounded(quantile(lags, 0.99)),
             "lag_max_s": _rounded(lags[-1] if lags else None),
             "blocked_s_total": round(self.incidents.blocked_s, 6),
             "incidents_total": self.incidents.total,
@@ -236,12 +266,6 @@ def _codes_above(frame: Any) -> frozenset[CodeType]:
         codes.add(frame.f_code)
         frame = frame.f_back
     return frozenset(codes)
-
-
-def _quantile(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1 if q else 0)]
 
 
 def _rounded(value: float | None) -> float | None:

@@ -20,12 +20,10 @@ import asyncio
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from poise.ledger import Ledger, _current
-
-if TYPE_CHECKING:
-    from poise.loop.monitor import LoopMonitor
+from poise.loop.state import LoopState
 
 __all__ = ["task_factory", "timed_steps"]
 
@@ -36,17 +34,17 @@ TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
 @types.coroutine
 def timed_steps(
-    awaitable: Awaitable[T], ledger: Ledger, monitor: LoopMonitor
+    awaitable: Awaitable[T], ledger: Ledger, state: LoopState
 ) -> Generator[Any, Any, T]:
     """Drive ``awaitable`` step by step, adding each step's duration to ``ledger.on_loop``.
 
     ``send``, ``throw`` and ``close`` reach the wrapped coroutine exactly as the event
     loop would deliver them: anyio cancel scopes (``StreamingResponse``, task groups,
     timeouts) cancel by throwing into the coroutine, and a wrapper that only forwarded
-    ``send`` would break them. While a step runs, the monitor knows which ledger it
-    belongs to and when it began: what the watchdog thread reads to name a culprit.
+    ``send`` would break them. While a step runs, ``state`` says which ledger it belongs
+    to and when it began: what the watchdog thread reads to name a culprit.
 
-    Use it as ``await timed_steps(coro, ledger, monitor)``.
+    Use it as ``await timed_steps(coro, ledger, state)``.
     """
     # A coroutine is driven directly; any other awaitable through its iterator.
     coro: Any = awaitable if hasattr(awaitable, "send") else awaitable.__await__()
@@ -54,10 +52,10 @@ def timed_steps(
     value: Any = None
     error: BaseException | None = None
     while True:
-        outer = monitor.current
-        outer_started = monitor.step_started
-        monitor.current = ledger
-        started = monitor.step_started = perf_counter()
+        outer = state.current
+        outer_started = state.step_started
+        state.current = ledger
+        started = state.step_started = perf_counter()
         try:
             if error is None:
                 yielded = send(value)
@@ -68,15 +66,15 @@ def timed_steps(
             return stop.value  # type: ignore[no-any-return]
         finally:
             ended = perf_counter()
-            monitor.current = outer
-            monitor.step_started = outer_started
-            monitor.steps += 1
+            state.current = outer
+            state.step_started = outer_started
+            state.steps += 1
             elapsed = ended - started
             ledger.on_loop += elapsed
             # A step nested in another timed step (poise installed twice in one
             # stack) is reported by the outer one only.
-            if elapsed >= monitor.threshold and not outer_started:
-                monitor.step_blocked(ledger, started, ended)
+            if elapsed >= state.threshold and not outer_started:
+                state.on_block(ledger, started, ended)
         try:
             value = yield yielded
         except GeneratorExit:
@@ -87,26 +85,26 @@ def timed_steps(
             error = exc
 
 
-async def _timed_task(coro: Coroutine[Any, Any, T], ledger: Ledger, monitor: LoopMonitor) -> T:
+async def _timed_task(coro: Coroutine[Any, Any, T], ledger: Ledger, state: LoopState) -> T:
     # asyncio.Task wants a native coroutine; this one frame is resumed in C.
-    return await timed_steps(coro, ledger, monitor)
+    return await timed_steps(coro, ledger, state)
 
 
-def task_factory(monitor: LoopMonitor, previous: TaskFactory | None) -> TaskFactory:
+def task_factory(state: LoopState, previous: TaskFactory | None) -> TaskFactory:
     """A loop task factory that times the tasks a request spawns.
 
     Args:
-        monitor: where step timings and blocks go.
+        state: where step timings and blocks go.
         previous: the factory that was installed before (composed, not replaced).
     """
 
     def create(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
         ledger = _current.get()
         if ledger is not None and not ledger.wall and asyncio.iscoroutine(coro):
-            coro = _timed_task(coro, ledger, monitor)
+            coro = _timed_task(coro, ledger, state)
         if previous is not None:
             return previous(loop, coro, **kwargs)
         return asyncio.Task(coro, loop=loop, **kwargs)
 
-    create.poise_monitor = monitor  # type: ignore[attr-defined]
+    create.poise_loop_state = state  # type: ignore[attr-defined]
     return create

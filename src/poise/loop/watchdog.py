@@ -11,53 +11,93 @@ overdue by as much, it samples the loop thread's stack through
 ``sys._current_frames()``: that works whatever is blocking, in code poise wrapped or
 not. Starting at half the threshold means every step that reaches the threshold has
 been sampled at least once. The loop thread reports each block when it ends (a
-:class:`BlockEvent`); the
-watchdog then turns it and its samples into an incident, rendering the stack here
-rather than on the loop.
+:class:`BlockEvent`); the watchdog then turns it and its samples into an incident,
+rendering the stack here rather than on the loop.
+
+**Blocked, or starved of the GIL?** A loop step can also take long because the loop
+thread was not running at all: worker threads running pure-Python sync routes hold the
+GIL, and the loop thread waits for it between bytecodes. Its stack then shows wherever
+it happened to be, often an innocent async route. So each sample also reads the loop
+thread's CPU clock and the process's: when, between two samples of one block, the loop
+thread got less than :data:`GIL_LOOP_SHARE` of the time while other threads used more
+than :data:`GIL_OTHERS_SHARE` of a core, the block is the thread pool's (the GIL), not
+the code on the stack. A blocking call (``time.sleep``, a sync socket) leaves both
+clocks still; a CPU-bound step runs the loop thread's.
+
+**Victims the server saw late.** Requests that arrive during a block wait in uvicorn's
+and the kernel's buffers, where poise cannot see them; they reach it right after the
+block ends. An event is therefore turned into an incident only :data:`LATE_GRACE`
+seconds after it ended, so the loop thread can count those late arrivals first.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time as _time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter, sleep, time
 from types import CodeType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from poise._internal import InternalErrors
-from poise.loop.incidents import Incident, StackFrame
+from poise.loop.incidents import Incident, IncidentStore, StackFrame
+from poise.loop.state import LoopState
 
-if TYPE_CHECKING:
-    from poise.loop.monitor import LoopMonitor
-
-__all__ = ["BlockEvent", "Watchdog"]
+__all__ = ["GIL_LOOP_SHARE", "GIL_OTHERS_SHARE", "LATE_GRACE", "BlockEvent", "Watchdog"]
 
 MIN_POLL: Final = 0.002
 MAX_POLL: Final = 0.025
 IDLE_SLOWDOWN: Final = 4
 MAX_SAMPLES: Final = 512
 MAX_DEPTH: Final = 128
+#: Requests reaching poise within this many seconds of a block's end count as its
+#: victims: they were waiting in the server's buffers while it lasted.
+LATE_GRACE: Final = 0.010
+#: Between two samples of one block: the loop thread ran less than this share of the
+#: time, while the process's other threads used more than ``GIL_OTHERS_SHARE`` of a
+#: core: the loop was starved of the GIL.
+GIL_LOOP_SHARE: Final = 0.5
+GIL_OTHERS_SHARE: Final = 0.5
 
 Episode = tuple[str, float]
 
 
-@dataclass(frozen=True, slots=True)
 class BlockEvent:
     """A block seen on the loop thread, handed to the watchdog to become an incident.
 
     ``kind`` and ``episode`` name the samples the watchdog took while it lasted: the
     step's start for a timed step, the last heartbeat before it for anything else.
+    ``queued`` is counted up by the loop thread after the block ended (requests that
+    arrived within :data:`LATE_GRACE`); the watchdog reads it once the grace is over.
     """
 
-    kind: Literal["step", "beat"]
-    episode: float
-    start: float
-    end: float
-    route: str | None
-    stalled_requests: int
+    __slots__ = ("busy_routes", "end", "episode", "gil", "kind", "queued", "route", "stalled",
+                 "start")  # fmt: skip
+
+    def __init__(
+        self,
+        kind: Literal["step", "beat"],
+        episode: float,
+        start: float,
+        end: float,
+        route: str | None,
+        stalled: int,
+        *,
+        gil: bool = False,
+        busy_routes: tuple[tuple[str, int], ...] = (),
+    ) -> None:
+        self.kind = kind
+        self.episode = episode
+        self.start = start
+        self.end = end
+        self.route = route
+        self.stalled = stalled
+        self.gil = gil
+        self.busy_routes = busy_routes
+        self.queued = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +108,37 @@ class _Sample:
     steps: int
     # Innermost first: (id of the frame object, its code, its line).
     frames: tuple[tuple[int, CodeType, int], ...]
+    # When it was taken, and the loop thread's and the process's CPU clocks then
+    # (None where the platform has no per-thread CPU clock).
+    at: float = 0.0
+    loop_cpu: float | None = None
+    process_cpu: float = 0.0
 
 
 class Watchdog:
-    """The daemon thread that watches one loop through its :class:`LoopMonitor`."""
+    """The daemon thread that watches one loop through its :class:`LoopState`.
 
-    def __init__(self, monitor: LoopMonitor, *, errors: InternalErrors) -> None:
-        self._monitor = monitor
+    Args:
+        state: what the loop thread shares.
+        incidents: where finished incidents go.
+        errors: where poise's own failures go.
+    """
+
+    def __init__(
+        self, state: LoopState, *, incidents: IncidentStore, errors: InternalErrors
+    ) -> None:
+        self._state = state
+        self._incidents = incidents
         self._errors = errors
-        self._poll = min(MAX_POLL, max(MIN_POLL, monitor.threshold / 4))
+        self._poll = min(MAX_POLL, max(MIN_POLL, state.threshold / 4))
         self._stopping = False
         self._events: deque[BlockEvent] = deque()
         self._samples: deque[_Sample] = deque(maxlen=MAX_SAMPLES)
+        self._loop_clock: Callable[[], float] | None = None
         self._thread = threading.Thread(target=self._run, name="poise-watchdog", daemon=True)
 
     def start(self) -> None:
+        self._loop_clock = _thread_cpu_clock(self._state.loop_thread_id)
         self._thread.start()
 
     def stop(self) -> None:
@@ -99,48 +155,60 @@ class Watchdog:
     def _run(self) -> None:
         poll = self._poll
         idle_poll = poll * IDLE_SLOWDOWN
-        inflight = self._monitor.inflight
+        state = self._state
+        inflight = state.inflight
         while True:
             # Blocks outside any request are still caught while idle, sampled less often.
-            sleep(poll if inflight or self._monitor.step_started else idle_poll)
+            sleep(poll if inflight or state.step_started else idle_poll)
             if self._stopping:
                 break
             try:
                 self._check()
                 self._drain()
-                self._monitor.incidents.flush()
+                self._incidents.flush()
             except Exception as exc:  # pragma: no cover - defensive: never kill the thread
                 self._errors.report("watchdog", exc)
-        self._drain()
-        self._monitor.incidents.flush()
+        self._drain(final=True)
+        self._incidents.flush()
 
     # -- sampling ------------------------------------------------------------------
 
     def _check(self) -> None:
-        monitor = self._monitor
+        state = self._state
         now = perf_counter()
-        started = monitor.step_started
-        early = monitor.threshold / 2
+        started = state.step_started
+        early = state.threshold / 2
         episode: Episode
         if started and now - started >= early:
             episode = ("step", started)
             held = now - started
-        elif monitor.last_beat and now - monitor.last_beat >= monitor.beat_interval + early:
-            episode = ("beat", monitor.last_beat)
-            held = now - monitor.last_beat - monitor.beat_interval
+        elif state.last_beat and now - state.last_beat >= state.beat_interval + early:
+            episode = ("beat", state.last_beat)
+            held = now - state.last_beat - state.beat_interval
         else:
             return
-        frame = sys._current_frames().get(monitor.loop_thread_id)
+        frame = sys._current_frames().get(state.loop_thread_id)
         if frame is None:
             return
         frames: list[tuple[int, CodeType, int]] = []
         while frame is not None and len(frames) < MAX_DEPTH:
             frames.append((id(frame), frame.f_code, frame.f_lineno))
             frame = frame.f_back
-        sample = _Sample(episode, held, monitor.steps, tuple(frames))
+        loop_cpu = None
+        clock = self._loop_clock
+        if clock is not None:
+            try:
+                loop_cpu = clock()
+            except OSError:  # the thread is gone (the loop closed)
+                loop_cpu = None
+        sample = _Sample(episode, held, state.steps, tuple(frames), perf_counter(), loop_cpu,
+                         _time.process_time())  # fmt: skip
+        previous = self._samples[-1] if self._samples else None
         self._samples.append(sample)
+        if previous is not None and previous.episode == episode and _gil_starved(previous, sample):
+            state.gil_starved = episode[1]
         if episode[0] == "beat" and self._stuck(episode):
-            monitor.confirmed_beat_block = episode[1]
+            state.confirmed_beat_block = episode[1]
 
     def _stuck(self, episode: Episode) -> bool:
         """Whether the loop has stayed inside one and the same callback invocation.
@@ -154,13 +222,14 @@ class Watchdog:
         if len(samples) < 2:
             return False
         first = samples[0]
-        entry = _entry(first.frames, self._monitor.machinery)
+        machinery = self._state.machinery
+        entry = _entry(first.frames, machinery)
         if entry is None:
             return False
         for sample in samples[1:]:
             if sample.steps != first.steps:
                 return False
-            if _entry(sample.frames, self._monitor.machinery) != entry:
+            if _entry(sample.frames, machinery) != entry:
                 return False
             if sample.frames[0][1:] != first.frames[0][1:]:
                 return False
@@ -168,22 +237,55 @@ class Watchdog:
 
     # -- incidents -------------------------------------------------------------------
 
-    def _drain(self) -> None:
+    def _drain(self, *, final: bool = False) -> None:
+        now = perf_counter()
         while self._events:
-            event = self._events.popleft()
+            event = self._events[0]
+            if not final and now - event.end < LATE_GRACE:
+                break  # late victims may still be arriving
+            self._events.popleft()
             episode = (event.kind, event.episode)
             samples = [s for s in self._samples if s.episode == episode]
             # Samples taken before the threshold was reached may show the step on its way
             # to the blocking call; when later ones exist, they tell where it was held.
-            late = [s for s in samples if s.held >= self._monitor.threshold]
+            late = [s for s in samples if s.held >= self._state.threshold]
             incident = Incident(
-                at=time() - (perf_counter() - event.start),
+                at=time() - (now - event.start),
                 duration_s=event.end - event.start,
-                route=event.route,
-                stack=_common_stack(late or samples, self._monitor.machinery),
-                stalled_requests=event.stalled_requests,
+                route=None if event.gil else event.route,
+                stack=_common_stack(late or samples, self._state.machinery),
+                stalled_requests=event.stalled,
+                queued_requests=event.queued,
+                gil=event.gil,
+                busy_routes=event.busy_routes,
             )
-            self._monitor.incidents.add(incident)
+            self._incidents.add(incident)
+
+
+def _gil_starved(before: _Sample, after: _Sample) -> bool:
+    """Between two samples of one block: was the loop thread starved by other threads?"""
+    if before.loop_cpu is None or after.loop_cpu is None:
+        return False
+    wall = after.at - before.at
+    if wall <= 0:
+        return False
+    loop = after.loop_cpu - before.loop_cpu
+    others = (after.process_cpu - before.process_cpu) - loop
+    return loop < GIL_LOOP_SHARE * wall and others > GIL_OTHERS_SHARE * wall
+
+
+def _thread_cpu_clock(thread_id: int) -> Callable[[], float] | None:
+    """A function reading ``thread_id``'s CPU clock, where the platform has one."""
+    try:
+        clock_id = _time.pthread_getcpuclockid(thread_id)
+        _time.clock_gettime(clock_id)
+    except (AttributeError, OSError, OverflowError):
+        return None
+
+    def read() -> float:
+        return _time.clock_gettime(clock_id)
+
+    return read
 
 
 def _entry(

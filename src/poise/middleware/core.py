@@ -7,8 +7,7 @@ coroutine frame and an ``await`` per request (about a microsecond each here, mea
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
-from contextvars import Token
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from time import monotonic, perf_counter
 from typing import Final, Protocol
 
@@ -19,10 +18,11 @@ from poise._internal import InternalErrors
 from poise.admission.controller import Admission
 from poise.admission.deadline import _deadline
 from poise.admission.policy import Policies
-from poise.ledger import Ledger, LedgerSink, _current
+from poise.ledger import Ledger, LedgerSink, ShedReason, _current
 from poise.loop.monitor import LoopMonitor
 from poise.loop.steps import timed_steps
 from poise.middleware.lifespan import Lifespan
+from poise.middleware.outcome import CLIENT_CLOSED_REQUEST, settle
 from poise.responses import send_problem
 from poise.routing import RouteTemplates, _route_path
 from poise.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,8 +42,68 @@ KNOWN_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 )
 
-#: Status recorded when the client went away before any response started (nginx's 499).
-CLIENT_CLOSED_REQUEST: Final = 499
+# A deadline this close to spent when a request is refused counts as spent: the wait's
+# timer fires on the loop's clock, a hair before perf_counter agrees.
+DEADLINE_SLACK: Final = 0.001
+
+# A request that waited this long in admission's queue is checked for a client that left
+# meanwhile (``poll``) before it enters the app.
+GONE_CHECK_WAIT: Final = 0.05
+
+# What a 503 says, by reason.
+_SHED_DETAIL: Final[dict[str, str]] = {
+    "limit": "overloaded: the app is at its concurrency limit and its queue is full",
+    "queue_timeout": "overloaded: no slot freed up within the time a request may wait",
+    "priority": "overloaded: requests of this priority are shed first",
+    "deadline": "overloaded: the request would not have finished within its deadline",
+    "draining": "shutting down: this process takes no more waiting requests",
+}
+
+
+def poll(receive: Receive) -> Message | None:
+    """``receive()``'s message if the server has one ready now, else ``None``, without
+    waiting: the call is started and, if it would have to wait, closed where it stands.
+
+    Used on a request that waited long in admission's queue, just before it enters the
+    app: a client that left meanwhile (a load balancer's timeout, a closed tab, a
+    benchmark's end) is not served to nobody, and the clients behind it get its turn.
+    Servers answer ``http.disconnect`` at once once the connection is gone (uvicorn,
+    hypercorn, daphne), and a receive that has to wait leaves no trace when closed
+    (its waiter is removed in a ``finally``).
+    """
+    call = receive()
+    if not isinstance(call, Coroutine):
+        return None
+    try:
+        call.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        return message
+    except Exception:  # a broken receive: the app will meet it itself
+        return None
+    call.close()
+    return None
+
+
+def _replaying(ready: list[Message], receive: Receive) -> Receive:
+    """``receive``, after handing out the messages ``poll`` took from it."""
+
+    async def replay() -> Message:
+        if ready:
+            return ready.pop(0)
+        return await receive()
+
+    return replay
+
+
+def _bodyless(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.strip() not in (b"0", b""):
+                return False
+        elif name == b"transfer-encoding":
+            return False
+    return True
 
 
 class PoiseMiddleware:
@@ -68,7 +128,8 @@ class PoiseMiddleware:
         admission: the concurrency limit and its queue; ``policies``: each request's
             priority and deadline. Both ``None``: neither (the bare ledger).
         drain: its ``draining`` flag set means shutdown has begun: responses then carry
-            ``Connection: close``.
+            ``Connection: close``, and no request waits for a slot.
+        debug_headers: add a ``Poise-Shed-Reason`` header to each refusal.
     """
 
     def __init__(
@@ -85,6 +146,7 @@ class PoiseMiddleware:
         admission: Admission | None = None,
         policies: Policies | None = None,
         drain: Draining | None = None,
+        debug_headers: bool = False,
     ) -> None:
         self.app = app
         self._templates = templates
@@ -97,6 +159,7 @@ class PoiseMiddleware:
         self._admission = admission
         self._policies = policies
         self._drain = drain
+        self._debug_headers = debug_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,19 +185,36 @@ class PoiseMiddleware:
         ledger = Ledger(method if method in KNOWN_METHODS else "OTHER")
         root_path = scope.get("root_path", "")
         token = _current.set(ledger)
+        monitor = self._monitor
+        if monitor is not None and ledger.start < monitor.late_until:
+            monitor.arrived(ledger)  # it waited in the server's buffers behind a block
+        admission = self._admission
         disconnected = False
+        raised = False
+        # Whether this request holds an admission slot (given back at response start).
+        holding = False
         # The deadline's cancel scope while the app runs in it (see send_timed).
         deadline_scope: anyio.CancelScope | None = None
 
         async def receive_watching() -> Message:
             nonlocal disconnected
-            message = await receive()
+            if holding:
+                # Waiting for the client's body bytes is not load: a slow upload stops
+                # holding its slot if this takes long (admission's sweep).
+                reading = admission.reading  # type: ignore[union-attr]
+                reading[ledger] = perf_counter()
+                try:
+                    message = await receive()
+                finally:
+                    reading.pop(ledger, None)
+            else:
+                message = await receive()
             if message["type"] == "http.disconnect" and not ledger.wall:
                 disconnected = True
             return message
 
         async def send_timed(message: Message) -> None:
-            nonlocal disconnected
+            nonlocal disconnected, holding
             kind = message["type"]
             if kind == "http.response.start":
                 if deadline_scope is not None and anyio.current_time() >= deadline_scope.deadline:
@@ -144,8 +224,13 @@ class PoiseMiddleware:
                     deadline_scope.cancel()
                     await anyio.lowlevel.checkpoint()
                 ledger.status = message["status"]
+                if holding:
+                    # The response has started: what is left (a body, a stream) is the
+                    # client's pace, not load. The time so far is the latency sample.
+                    holding = False
+                    admission.release(ledger, sample=True)  # type: ignore[union-attr]
                 if self._server_timing:
-                    message = with_server_timing(message, ledger, self._monitor)
+                    message = with_server_timing(message, ledger, monitor)
                 drain = self._drain
                 if drain is not None and drain.draining:
                     # Shutting down: move keep-alive clients off this process while it
@@ -160,45 +245,77 @@ class PoiseMiddleware:
             if kind == "http.response.body" and not message.get("more_body", False):
                 ledger.wall = perf_counter() - ledger.start
 
-        admission = self._admission
         deadline: float | None = None
-        waited = 0.0
-        if admission is not None:
-            policies = self._policies
-            assert policies is not None
-            if policies.trivial:
-                priority, deadline = 1, policies.default_deadline  # DEFAULT
-            else:
-                priority, deadline = policies.of(scope, _route_path_of(scope, root_path))
-            if policies.header is not None:
-                deadline = policies.header_deadline(scope, deadline)
-            if not admission.try_admit(priority):
-                queued_at = perf_counter()
-                admitted = await admission.wait(priority, deadline)
-                waited = perf_counter() - queued_at
-                if not admitted:
-                    await self._refuse(scope, ledger, token, send_timed, admission, deadline,
-                                       waited, root_path)  # fmt: skip
-                    return
-            if deadline is not None:
-                deadline -= waited
-                if deadline <= 0:
-                    admission.release(None)
-                    await self._refuse(scope, ledger, token, send_timed, admission, 0.0,
-                                       waited, root_path)  # fmt: skip
-                    return
-
-        monitor = self._monitor
-        call: Awaitable[None]
-        if monitor is not None and monitor.running:
-            inflight = monitor.inflight
-            inflight[ledger] = (scope, root_path)
-            call = timed_steps(self.app(scope, receive_watching, send_timed), ledger, monitor)
-        else:
-            inflight = None
-            call = self.app(scope, receive_watching, send_timed)
+        inflight = None
         deadline_token = None
         try:
+            if admission is not None:
+                policies = self._policies
+                assert policies is not None
+                if policies.trivial:
+                    priority, deadline, long_lived = 1, policies.default_deadline, False
+                else:
+                    priority, deadline, long_lived = policies.of(
+                        scope, _route_path_of(scope, root_path)
+                    )
+                if policies.header is not None:
+                    deadline = policies.header_deadline(scope, deadline)
+                if deadline is not None and ledger.queued_behind_block:
+                    deadline -= ledger.queued_behind_block  # spent in the buffers
+                if long_lived:
+                    admission.bypass(ledger)
+                elif admission.try_admit(ledger, priority):
+                    holding = True
+                else:
+                    drain = self._drain
+                    reason = await admission.wait(
+                        ledger, priority, deadline,
+                        draining=drain is not None and drain.draining,
+                    )  # fmt: skip
+                    if reason is not None:
+                        # Its deadline ran out while it waited (or was spent on arrival):
+                        # a 504, as for any request past its deadline; else a 503.
+                        spent = deadline is not None and (
+                            deadline - (perf_counter() - ledger.start) <= DEADLINE_SLACK
+                        )
+                        await self._refuse(ledger, send_timed, admission, reason, spent=spent)
+                        return
+                    holding = True
+                    if ledger.admission_wait >= GONE_CHECK_WAIT and _bodyless(scope):
+                        # Waited long: is its client still there?
+                        first = poll(receive)
+                        if first is not None:
+                            ready = [first]
+                            if first["type"] == "http.request":
+                                second = poll(receive)
+                                if second is not None:
+                                    ready.append(second)
+                            if ready[-1]["type"] == "http.disconnect":
+                                # Gone while it waited: nobody to answer, nothing to run.
+                                disconnected = True
+                                holding = False
+                                admission.release(ledger, sample=False)
+                                admission.abandoned += 1
+                                return
+                            receive = _replaying(ready, receive)
+                if deadline is not None:
+                    deadline -= ledger.admission_wait
+                    if deadline <= 0:
+                        if holding:
+                            holding = False
+                            admission.release(ledger, sample=False)
+                        await self._refuse(ledger, send_timed, admission, "deadline", spent=True)
+                        return
+
+            call: Awaitable[None]
+            if monitor is not None and monitor.running:
+                inflight = monitor.inflight
+                inflight[ledger] = (scope, root_path)
+                call = timed_steps(
+                    self.app(scope, receive_watching, send_timed), ledger, monitor.state
+                )
+            else:
+                call = self.app(scope, receive_watching, send_timed)
             if deadline is None:
                 await call
             else:
@@ -218,62 +335,68 @@ class PoiseMiddleware:
                     # Else the response has started and cannot become a 504: returning
                     # without finishing it makes the server close the connection.
         except BaseException:
-            if ledger.outcome is None:
-                ledger.outcome = "client_disconnected" if disconnected else "error"
+            raised = True
             raise
         finally:
             if deadline_token is not None:
                 _deadline.reset(deadline_token)
-            if admission is not None:
-                if ledger.outcome == "deadline":
-                    admission.expired()
-                    admission.release(None)
-                elif disconnected:
-                    admission.release(None)
-                else:
-                    admission.release(perf_counter() - ledger.start - waited)
             _current.reset(token)
             if inflight is not None:
                 del inflight[ledger]
             complete = ledger.wall > 0.0
             if not complete:
                 ledger.wall = perf_counter() - ledger.start
-            if ledger.status == 0:
-                # Nothing was sent: the server answers 500 itself, unless the client left.
-                ledger.status = CLIENT_CLOSED_REQUEST if disconnected else 500
-            if ledger.outcome is None:
-                if complete:
-                    ledger.outcome = "ok" if ledger.status < 500 else "error"
-                else:
-                    ledger.outcome = "client_disconnected" if disconnected else "error"
+            ledger.status, ledger.outcome = settle(
+                status=ledger.status,
+                preset=ledger.outcome,
+                complete=complete,
+                disconnected=disconnected,
+                raised=raised,
+            )
+            if admission is not None and ledger.shed_reason is None:
+                if holding:
+                    # Ended without starting a response: a sample only if it ended well.
+                    admission.release(ledger, sample=ledger.outcome == "ok")
+                if ledger.outcome == "deadline":
+                    admission.expired()
+                admission.done(ledger)
             self._finish(scope, ledger, root_path)
 
-    async def _refuse(self, scope: Scope, ledger: Ledger, token: Token[Ledger | None],
-                      send: Send, admission: Admission, deadline: float | None,
-                      waited: float, root_path: str) -> None:  # fmt: skip
-        """Answer a request that does not get into the app: 503 shed, or 504 if its
-        deadline passed before it could start. Recorded like any other request."""
-        try:
-            if deadline is not None and deadline <= waited:
-                ledger.outcome = "deadline"
-                admission.deadline_total += 1
-                await send_problem(send, 504, detail=(
-                    "the request's deadline passed before it could start"
-                ))  # fmt: skip
-            else:
-                ledger.outcome = "shed"
-                admission.shed_total += 1
-                retry = admission.retry_after()
-                await send_problem(send, 503, headers=[(b"retry-after", b"%d" % retry)],
-                                   detail="overloaded: the request was not started; retry "
-                                   f"after {retry} s")  # fmt: skip
-        finally:
-            _current.reset(token)
-            if not ledger.wall:
-                ledger.wall = perf_counter() - ledger.start
-            if ledger.status == 0:
-                ledger.status = CLIENT_CLOSED_REQUEST
-            self._finish(scope, ledger, root_path)
+    async def _refuse(
+        self,
+        ledger: Ledger,
+        send: Send,
+        admission: Admission,
+        reason: ShedReason,
+        *,
+        spent: bool = False,
+    ) -> None:
+        """Answer a request that does not get into the app: 503 with ``reason``, or 504
+        when its deadline has passed (``spent``). It was never started either way."""
+        debug = self._debug_headers
+        if spent:
+            ledger.shed_reason = "deadline"
+            ledger.outcome = "deadline"
+            admission.deadline_total += 1
+            await send_problem(
+                send, 504,
+                headers=[(b"poise-shed-reason", b"deadline")] if debug else [],
+                detail="the request's deadline passed before it could start",
+            )  # fmt: skip
+            return
+        ledger.shed_reason = reason
+        ledger.outcome = "shed"
+        admission.refused(ledger, reason)
+        retry = admission.retry_after()
+        headers = [(b"retry-after", b"%d" % retry)]
+        if debug:
+            headers.append((b"poise-shed-reason", reason.encode()))
+        await send_problem(
+            send,
+            503,
+            headers=headers,
+            detail=f"{_SHED_DETAIL[reason]}; the request was not started: retry after {retry} s",
+        )
 
     def _finish(self, scope: Scope, ledger: Ledger, root_path: str) -> None:
         try:
@@ -317,12 +440,15 @@ def with_server_timing(
     now = perf_counter()
     app_ms = (now - ledger.start) * 1e3
     on_loop = ledger.on_loop
-    if monitor is not None and monitor.current is ledger and monitor.step_started:
-        on_loop += now - monitor.step_started  # the step sending this is still running
+    if monitor is not None:
+        state = monitor.state
+        if state.current is ledger and state.step_started:
+            on_loop += now - state.step_started  # the step sending this is still running
     threadpool_ms = (ledger.threadpool_queue + ledger.threadpool_run) * 1e3
     value = (
         f"app;dur={app_ms:.3f}, on_loop;dur={on_loop * 1e3:.3f}, "
-        f"stalled;dur={ledger.stalled * 1e3:.3f}, threadpool;dur={threadpool_ms:.3f}"
+        f"stalled;dur={ledger.stalled * 1e3:.3f}, threadpool;dur={threadpool_ms:.3f}, "
+        f"admission;dur={ledger.admission_wait * 1e3:.3f}"
     )
     headers = [*message.get("headers", ()), (b"server-timing", value.encode("latin-1"))]
     return {**message, "headers": headers}

@@ -20,15 +20,42 @@ _QUANTILES = (("p50_s", 0.50), ("p95_s", 0.95), ("p99_s", 0.99))
 _by_wall = attrgetter("wall")
 
 
-class RouteStats:
-    """One ``METHOD /template``: a latency histogram, the count of each outcome, and the
-    sums of the ledger's time parts (reported as means)."""
+# Status classes by ``status // 100``; 0 means no response was started.
+_CLASSES = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
 
-    __slots__ = ("latency", "on_loop", "outcomes", "stalled", "threadpool_queue", "threadpool_run")
+
+class RouteStats:
+    """One ``METHOD /template``: a latency histogram of the requests the app *served*,
+    the count of each outcome and status class, and the sums of the ledger's time parts
+    (reported as means over the served requests).
+
+    A request poise answered without running it (a 503 shed, a 504 whose deadline
+    passed before it could start) is counted (``statuses`` ``503_shed`` /
+    ``504_unstarted``, ``shed_reasons``) but kept out of the latency percentiles: its
+    sub-millisecond refusal says nothing about how fast the route serves, and
+    thousands of them would drag its p50 towards zero.
+    """
+
+    __slots__ = (
+        "count",
+        "hung",
+        "latency",
+        "on_loop",
+        "outcomes",
+        "shed_reasons",
+        "stalled",
+        "statuses",
+        "threadpool_queue",
+        "threadpool_run",
+    )
 
     def __init__(self) -> None:
+        self.count = 0
+        self.hung = 0
         self.latency = LatencyHistogram()
         self.outcomes: dict[str, int] = {}
+        self.statuses: dict[str, int] = {}
+        self.shed_reasons: dict[str, int] = {}
         self.on_loop = 0.0
         self.stalled = 0.0
         self.threadpool_queue = 0.0
@@ -36,9 +63,21 @@ class RouteStats:
 
     def record(self, ledger: Ledger) -> None:
         """Count one finished request."""
-        self.latency.record(ledger.wall)
+        self.count += 1
         outcome = ledger.outcome or "error"
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        reason = ledger.shed_reason
+        if reason is not None:
+            key = "504_unstarted" if ledger.status == 504 else "503_shed"
+            self.statuses[key] = self.statuses.get(key, 0) + 1
+            self.shed_reasons[reason] = self.shed_reasons.get(reason, 0) + 1
+            return
+        status = ledger.status // 100
+        key = _CLASSES[status] if 0 <= status < 6 else "other"
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+        if ledger.hung:
+            self.hung += 1
+        self.latency.record(ledger.wall)
         self.on_loop += ledger.on_loop
         self.stalled += ledger.stalled
         self.threadpool_queue += ledger.threadpool_queue
@@ -51,9 +90,16 @@ class RouteStats:
 
     def merge(self, other: RouteStats) -> None:
         """Add ``other``'s requests to this one (as from another worker)."""
+        self.count += other.count
+        self.hung += other.hung
         self.latency.merge(other.latency)
-        for outcome, n in other.outcomes.items():
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+        for mine, theirs in (
+            (self.outcomes, other.outcomes),
+            (self.statuses, other.statuses),
+            (self.shed_reasons, other.shed_reasons),
+        ):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
         self.on_loop += other.on_loop
         self.stalled += other.stalled
         self.threadpool_queue += other.threadpool_queue
@@ -62,7 +108,8 @@ class RouteStats:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of one route in ``/_poise/api/stats``."""
         latency = self.latency
-        row: dict[str, Any] = {"count": latency.count, "errors": self.errors}
+        row: dict[str, Any] = {"count": self.count, "served": latency.count}
+        row["errors"] = self.errors
         for name, q in _QUANTILES:
             value = latency.quantile(q)
             row[name] = None if value is None else round(value, 6)
@@ -70,8 +117,11 @@ class RouteStats:
         row["mean_s"] = None if mean is None else round(mean, 6)
         row["max_s"] = round(latency.max, 6)
         row["outcomes"] = dict(sorted(self.outcomes.items()))
+        row["statuses"] = dict(sorted(self.statuses.items()))
         row["shed"] = self.outcomes.get("shed", 0)
+        row["shed_reasons"] = dict(sorted(self.shed_reasons.items()))
         row["deadline"] = self.outcomes.get("deadline", 0)
+        row["hung"] = self.hung
         count = latency.count
         for name in ("on_loop", "stalled", "threadpool_queue", "threadpool_run"):
             total: float = getattr(self, name)

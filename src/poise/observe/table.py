@@ -52,6 +52,22 @@ def routes_table(stats: Mapping[str, Any], *, title: str = "poise: per-route lat
     return table
 
 
+def _culprit_and_site(incident: Mapping[str, Any]) -> tuple[str, str]:
+    """What to blame and where, by the incident's kind."""
+    kind = incident.get("kind", "block")
+    if kind == "threadpool_starved":
+        holders = ", ".join(f"{r} x{n}" for r, n in (incident.get("routes") or {}).items())
+        what = "deadlock" if incident.get("deadlock") else "saturated"
+        return holders or "(unknown routes)", f"thread pool starved ({what})"
+    if kind == "gil_starved":
+        busy_routes = incident.get("busy_routes") or {}
+        busy = ", ".join(f"{r} x{n}" for r, n in busy_routes.items()) or "thread-pool work"
+        return busy, "loop starved by thread-pool work (GIL)"
+    user = [f for f in incident.get("stack", []) if not f.get("library")]
+    site = f"{user[-1]['file']}:{user[-1]['line']} in {user[-1]['function']}" if user else "?"
+    return incident.get("route") or "(no request)", site
+
+
 def incidents_table(stats: Mapping[str, Any], *, title: str | None = None) -> Table:
     """The incidents kept in a stats document, grouped by route and code site.
 
@@ -60,14 +76,15 @@ def incidents_table(stats: Mapping[str, Any], *, title: str | None = None) -> Ta
     incidents: list[Mapping[str, Any]] = stats.get("incidents") or []
     groups: dict[tuple[str, str], list[float]] = defaultdict(list)
     for incident in incidents:
-        user = [f for f in incident.get("stack", []) if not f.get("library")]
-        site = f"{user[-1]['file']}:{user[-1]['line']} in {user[-1]['function']}" if user else "?"
-        groups[(incident.get("route") or "(no request)", site)].append(incident["duration_s"])
+        culprit, site = _culprit_and_site(incident)
+        groups[(culprit, site)].append(incident["duration_s"])
     loop = stats.get("loop") or {}
+    pool = any(i.get("kind") == "threadpool_starved" for i in incidents)
     table = Table(
         title=title
         or (
-            f"poise: event-loop blocks ({loop.get('incidents_total', len(incidents))} in all, "
+            f"poise: event-loop blocks{' and thread-pool starvation' if pool else ''} "
+            f"({loop.get('incidents_total', len(incidents))} in all, "
             f"the last {len(incidents)} grouped)"
         ),
         title_justify="left",

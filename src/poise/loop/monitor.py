@@ -144,15 +144,16 @@ class LoopMonitor:
         try:
             state = self.state
             gil = state.gil_starved == start
+            # The thread-pool jobs running now: if the watchdog's stack of this block
+            # holds no app frame while they ran, the block is theirs (the GIL).
+            busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
             if gil:
                 # The loop thread was waiting for the GIL, not running this request's
                 # code: the thread pool's work is the culprit.
                 route = None
                 label = GIL_CULPRIT
-                busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
             else:
                 route = label = self.route_label(ledger)
-                busy = ()
             self._last_step_block_end = end
             stalled = self._stall(start, end, ledger, label)
             event = BlockEvent("step", start, start, end, route, stalled, gil=gil,
@@ -230,7 +231,7 @@ class LoopMonitor:
                 gil = state.gil_starved == state.last_beat
                 label = GIL_CULPRIT if gil else NO_REQUEST
                 stalled = self._stall(due, now, None, label)
-                busy = tuple(threadpool.jobs.busy_routes(self.route_label).items()) if gil else ()
+                busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
                 event = BlockEvent("beat", state.last_beat, due, now, None, stalled, gil=gil,
                                    busy_routes=busy)  # fmt: skip
                 self._late = event

@@ -53,8 +53,10 @@ STARVED_LOG_INTERVAL: Final = 60.0
 class Jobs:
     """The thread-pool calls running now and how many have finished (this process).
 
-    Written on the loop thread (a job is added before it is handed to a thread and
-    removed once the loop has its result); the watchdog thread reads :meth:`ledgers`.
+    ``running`` holds the jobs that hold a thread now: a job is added by its worker
+    thread as it starts and removed as it ends (single dict operations, atomic under
+    the GIL); the loop and watchdog threads read it through :meth:`ledgers`, one
+    C-level copy. ``finished`` is counted on the loop thread, once it has the result.
     """
 
     def __init__(self) -> None:
@@ -100,42 +102,41 @@ def instrument() -> Callable[[], None]:
     async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         ledger = _current.get()
         key = object()
-        running[key] = ledger
-        if ledger is None:
-            try:
-                return await original(func, *args, **kwargs)
-            finally:
-                del running[key]
-                jobs.finished += 1
-                jobs.last_finished = perf_counter()
         queued = perf_counter()
         started = 0.0
         ended = 0.0
 
         def timed(*call_args: Any) -> Any:
+            # In the worker thread: from here the job holds a thread (a call still
+            # waiting for a token holds none, and is not named as holding one).
             nonlocal started, ended
             started = perf_counter()
+            running[key] = ledger
             try:
                 return func(*call_args)
             finally:
                 ended = perf_counter()
+                running.pop(key, None)
 
         try:
             return await original(timed, *args, **kwargs)
         finally:
-            del running[key]
+            running.pop(key, None)
             if started:
                 jobs.finished += 1
                 jobs.last_finished = ended or perf_counter()
-                ledger.threadpool_queue += started - queued
-                ledger.threadpool_run += (ended or perf_counter()) - started
-                # Work in a thread cannot be cancelled: past the request's deadline it
-                # ran on for nobody. Counted, so the cost of deadlines on sync code shows.
-                if anyio.current_effective_deadline() < anyio.current_time():
-                    jobs.orphaned += 1
-            else:  # cancelled while waiting for a worker
-                ledger.threadpool_queue += perf_counter() - queued
-            ledger.threadpool_jumps += 1
+            if ledger is not None:
+                if started:
+                    ledger.threadpool_queue += started - queued
+                    ledger.threadpool_run += (ended or perf_counter()) - started
+                    # Work in a thread cannot be cancelled: past the request's deadline
+                    # it ran on for nobody. Counted, so the cost of deadlines on sync
+                    # code shows.
+                    if anyio.current_effective_deadline() < anyio.current_time():
+                        jobs.orphaned += 1
+                else:  # cancelled while waiting for a worker
+                    ledger.threadpool_queue += perf_counter() - queued
+                ledger.threadpool_jumps += 1
 
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
 
@@ -310,9 +311,12 @@ class StarvationWatch:
             current.waiting_max = waiting
             current.routes = jobs.busy_routes(self._label)
         since_finished = now - max(jobs.last_finished, self._since)
+        was_deadlock = current.deadlock
         current.deadlock = since_finished >= self.threshold
         if current.deadlock:
             current.deadlocked_s = since_finished
-        if now - self._logged_at >= self._log_interval:
+        # Once a minute; and at once when a saturation turns into a deadlock (the first
+        # line said "jobs are finishing", and readiness now fails).
+        if now - self._logged_at >= self._log_interval or (current.deadlock and not was_deadlock):
             self._logged_at = now
             logger.warning("%s", current.describe())

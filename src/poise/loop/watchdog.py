@@ -249,15 +249,22 @@ class Watchdog:
             # Samples taken before the threshold was reached may show the step on its way
             # to the blocking call; when later ones exist, they tell where it was held.
             late = [s for s in samples if s.held >= self._state.threshold]
+            stack = _common_stack(late or samples, self._state.machinery)
+            # No frame of the app's own in the stack while thread-pool jobs ran: the
+            # loop thread was most likely waiting for the GIL (the CPU clocks could not
+            # confirm it: too few samples). The busy routes are named instead.
+            gil = event.gil or (
+                bool(event.busy_routes) and not any(not frame.library for frame in stack)
+            )
             incident = Incident(
                 at=time() - (now - event.start),
                 duration_s=event.end - event.start,
-                route=None if event.gil else event.route,
-                stack=_common_stack(late or samples, self._state.machinery),
+                route=None if gil else event.route,
+                stack=stack,
                 stalled_requests=event.stalled,
                 queued_requests=event.queued,
-                gil=event.gil,
-                busy_routes=event.busy_routes,
+                gil=gil,
+                busy_routes=event.busy_routes if gil else (),
             )
             self._incidents.add(incident)
 

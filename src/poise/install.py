@@ -111,6 +111,7 @@ class Poise:
             max_queue=settings.admission_max_queue,
             hung_after=settings.hung_after,
             route_label=self._route_label,
+            pool_starved=None if self.monitor is None else self.monitor.threadpool.starved_now,
         )
         self._policies = Policies(
             self._templates,

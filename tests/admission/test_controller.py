@@ -637,6 +637,31 @@ async def test_a_long_running_request_keeps_its_slot_while_the_loop_is_congested
         group.cancel_scope.cancel()
 
 
+async def test_a_long_running_request_keeps_its_slot_while_the_thread_pool_is_starved() -> None:
+    """A sync-session deadlock: the loop is idle, but the requests wait for threads.
+    Releasing them would let ever more work into the stuck pool."""
+    clock = Clock()
+    starved = [True]
+    admission = pinned(1, clock, max_wait=60.0, pool_starved=lambda: starved[0])
+    async with anyio.create_task_group() as group:
+        door = Door(admission, group, clock)
+        door.send("long")
+        door.send("next")
+        await settle()
+        clock.advance(2 * LONG_MIN)
+        admission.tick()
+        await settle()
+        assert door.waiting() == ["next"]
+        assert admission.stats()["released_early"] == {}
+        starved[0] = False  # the pool recovered: the old rule applies again
+        clock.advance(0.1)
+        admission.tick()
+        await settle()
+        assert door.outcome["next"] == "in"
+        assert admission.stats()["released_early"] == {"long_lived": 1}
+        group.cancel_scope.cancel()
+
+
 async def test_hung_requests_are_marked_counted_listed_and_logged_once_per_route(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

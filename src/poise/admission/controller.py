@@ -39,7 +39,8 @@ response has started (streams, SSE, downloads), once it has waited more than
 :data:`SLOW_BODY` for its body from the client (slow uploads: for good, so the
 work after the upload runs outside the limit), and once it has been in
 the app for :data:`LONG_FACTOR` times the baseline latency (at least
-:data:`LONG_MIN`) while the loop has room (long-polls, handlers that never return).
+:data:`LONG_MIN`) while the loop has room and the thread pool is not starved
+(long-polls, handlers that never return).
 A request still running after ``hung_after`` without a response is reported hung.
 
 Priorities: ``critical`` jumps the queue, evicts others when it is full, and waits for
@@ -178,6 +179,8 @@ class Admission:
         hung_after: a request running this long without a response is reported hung
             (``None``: never).
         route_label: ``"METHOD /template"`` of a request in flight (for hung reports).
+        pool_starved: whether the thread pool is starved now (every thread busy, calls
+            waiting): long-running requests are then not released as long-lived.
         clock: ``perf_counter`` seconds (injectable for tests).
     """
 
@@ -190,6 +193,7 @@ class Admission:
         max_queue: int = DEFAULT_MAX_QUEUE,
         hung_after: float | None = DEFAULT_HUNG_AFTER,
         route_label: Callable[[Ledger], str] = _unknown_route,
+        pool_starved: Callable[[], bool] | None = None,
         clock: Callable[[], float] = perf_counter,
     ) -> None:
         self.limiter = limiter
@@ -198,6 +202,7 @@ class Admission:
         self.max_queue = max_queue
         self.hung_after = hung_after
         self.route_label = route_label
+        self._pool_starved = pool_starved
         self._clock = clock
         # Admitted requests holding a slot -> when they were admitted.
         self._slots: dict[Ledger, float] = {}
@@ -643,7 +648,11 @@ class Admission:
                 self.released_early["slow_body"] += 1
                 freed = True
         limiter = self.limiter
-        if limiter is not None and not limiter.congested:
+        starved = self._pool_starved
+        # Not while the loop is congested, nor while the thread pool is starved: a
+        # request waiting for a thread (or a connection a thread holds) is load on it,
+        # and releasing it would let ever more work into a stuck or saturated pool.
+        if limiter is not None and not limiter.congested and not (starved and starved()):
             long_after = max(LONG_MIN, LONG_FACTOR * (limiter.long or 0.0))
             for ledger, admitted in list(slots.items()):
                 if now - admitted >= long_after:

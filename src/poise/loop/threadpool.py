@@ -256,6 +256,10 @@ class StarvationWatch:
         self.current: ThreadPoolStarvation | None = None
         self.total = 0
 
+    def starved_now(self) -> bool:
+        """Whether every thread was busy, with calls waiting, at the last check."""
+        return self._since > 0.0
+
     @property
     def deadlocked(self) -> bool:
         current = self.current

@@ -177,12 +177,20 @@ def test_grows_by_the_square_root_while_latency_holds(loop: Loop) -> None:
     assert not limiter.congested
 
 
-def test_app_limited_traffic_does_not_grow_the_limit(loop: Loop) -> None:
-    """Using under half the limit: the limit is not what holds latency; nothing learned."""
+def test_app_limited_traffic_does_not_grow_the_limit_and_an_unused_one_decays(
+    loop: Loop,
+) -> None:
+    """Using under half the limit: the limit is not what holds latency, so it does not
+    grow; it comes back towards twice the use (the load fell), gradually."""
     limiter, traffic = warmed(loop, peak=30)
     before = limiter.limit
-    traffic.windows(20, latency=0.1, in_flight=int(before / 2) - 1)
-    assert limiter.limit == before
+    traffic.windows(1, latency=0.1, in_flight=int(before / 2) - 1)
+    assert limiter.limit == pytest.approx(max(2 * (int(before / 2) - 1), before * 0.8))
+    assert limiter.limit < before
+    for _ in range(20):
+        traffic.windows(1, latency=0.1, in_flight=10)
+        assert limiter.limit >= 20  # never below twice the use
+    assert limiter.limit < 22  # settled near it (at twice, latency holding, it may grow)
 
 
 def test_a_busy_loop_caps_the_limit_at_what_its_cpu_serves(loop: Loop) -> None:
@@ -510,3 +518,24 @@ def test_a_slow_app_finishes_its_warm_up_with_the_tick_running(loop: Loop) -> No
             limiter.sample(1.0, 5, loop.now)
         limiter.tick(loop.now)
     assert not limiter.warming
+
+
+def test_a_loop_just_below_congested_does_not_feed_its_own_queueing_into_the_baseline(
+    loop: Loop,
+) -> None:
+    """Regression: a saturated loop hovering around CONGESTED_CPU had windows just below
+    it; each let the latency of its own queueing into the baseline, and the limit
+    ratcheted up with it. Once congested, the busy share must fall below CLEAR_BUSY
+    before a rise counts as a slower dependency."""
+    limiter, traffic = warmed(loop)
+    base = limiter.long
+    loop.busy = SATURATED
+    traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    assert limiter.congested
+    loop.busy = (CONGESTED_CPU + CLEAR_BUSY) / 2  # between the two: still hot
+    traffic.windows(5, latency=0.2, in_flight=limiter.capacity)
+    assert not limiter.congested
+    assert limiter.long == pytest.approx(base)
+    loop.busy = CLEAR_BUSY / 2  # idle: the rise is a slower dependency's
+    traffic.windows(5, latency=0.2, in_flight=limiter.capacity)
+    assert limiter.long > 1.5 * base

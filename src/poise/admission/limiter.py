@@ -97,6 +97,10 @@ CLEAR_MIN_ELAPSED: Final = 0.02
 # A window open this long without enough samples is closed by the tick: its busy share
 # and lag still say whether the loop is congested (no latency is learned from it).
 STALE_WINDOW: Final = 1.0
+# A limit more than UNUSED_HEADROOM times the window's peak use decays towards that,
+# by UNUSED_DECAY per window at most (the load fell).
+UNUSED_HEADROOM: Final = 2.0
+UNUSED_DECAY: Final = 0.8
 # How fast the baseline follows a latency rise the loop is not causing.
 FOLLOW: Final = 0.3
 # Samples kept per window at most (every n-th beyond): bounds the sort.
@@ -138,6 +142,7 @@ class GradientLimiter:
         self._window_limit = self.limit
         self._max_in_flight = 0
         self._dropped = False
+        self._hot = False
 
     @property
     def capacity(self) -> int:
@@ -271,6 +276,14 @@ class GradientLimiter:
         self.congested = congested = (busy > CONGESTED_CPU and not refusing) or (
             lag is not None and lag > CONGESTED_LAG
         )
+        # Hysteresis for following the baseline up: once the loop was congested, it must
+        # fall below CLEAR_BUSY before a latency rise counts as a slower dependency. A
+        # saturated loop hovering around CONGESTED_CPU otherwise let its own queueing
+        # into the baseline window by window, and the limit ratcheted up with it.
+        if busy > CONGESTED_CPU:
+            self._hot = True
+        elif busy < CLEAR_BUSY:
+            self._hot = False
         long = self.long
         if long is None or self._windows <= WARMUP_WINDOWS:
             # The first windows: a plain mean, so one odd window does not set the base.
@@ -278,7 +291,7 @@ class GradientLimiter:
             long = short if long is None else long + (short - long) / n
         elif short < long:
             long += (short - long) * FOLLOW  # faster: latency recovered
-        elif not congested and not refusing:
+        elif not congested and not refusing and not self._hot:
             # A slower dependency, not our loop (nor the loop's refusals).
             long += (short - long) * FOLLOW
         self.long = long
@@ -311,7 +324,13 @@ class GradientLimiter:
                 moved = self.limit + (target - self.limit) * CONGESTED_FOLLOW
                 self._set(max(moved, self.limit * CONGESTED_BACKOFF))
             return
-        if used >= self.limit / 2:
+        if used < self.limit / UNUSED_HEADROOM and not dropped:
+            # Far more limit than the last window used (the load fell): back towards
+            # UNUSED_HEADROOM x the use, gradually. Left high, it would let the next
+            # surge in at a concurrency learned for another load; a burst that needs
+            # more finds grow_on_demand while the loop has room.
+            self._set(max(UNUSED_HEADROOM * used, self.limit * UNUSED_DECAY))
+        elif used >= self.limit / 2:
             gradient = max(0.5, min(1.0, TOLERANCE * long / short)) if short > 0 else 1.0
             target = self.limit * gradient + math.sqrt(self.limit)
             self._set(self.limit * (1 - SMOOTHING) + target * SMOOTHING)

@@ -378,7 +378,9 @@ def svg(report: dict[str, Any]) -> str:
             continue
         top = row * panel + 20
         span = max(s["t"] for s in samples) or 1.0
-        peak = max(max(s["limit"] or 0 for s in samples), 1)
+        # The first second is the warm-up (everything admitted, the limit at its
+        # maximum): left out of the scale, or it would flatten the rest.
+        peak = max(max((s["limit"] or 0 for s in samples if s["t"] >= 1.0), default=1), 1)
 
         def x(t: float, span: float = span) -> float:
             return left + t / span * (width - left - 10)
@@ -393,7 +395,7 @@ def svg(report: dict[str, Any]) -> str:
                          f'y2="{top + panel - 40}" stroke="#ccc"/>')  # fmt: skip
             parts.append(f'<text x="{x(start) + 3:.1f}" y="{top + panel - 28}">'
                          f'{connections} conn</text>')  # fmt: skip
-        points = " ".join(f"{x(s['t']):.1f},{y(s['limit'] or 0):.1f}" for s in samples)
+        points = " ".join(f"{x(s['t']):.1f},{y(min(s['limit'] or 0, peak)):.1f}" for s in samples)
         parts.append(f'<polyline fill="none" stroke="#1565c0" stroke-width="1.5" '
                      f'points="{points}"/>')  # fmt: skip
     parts.append("</svg>")

@@ -128,7 +128,7 @@ class PoiseMiddleware:
         admission: the concurrency limit and its queue; ``policies``: each request's
             priority and deadline. Both ``None``: neither (the bare ledger).
         drain: its ``draining`` flag set means shutdown has begun: responses then carry
-            ``Connection: close``, and no request waits for a slot.
+            ``Connection: close``.
         debug_headers: add a ``Poise-Shed-Reason`` header to each refusal.
     """
 
@@ -267,11 +267,9 @@ class PoiseMiddleware:
                 elif admission.try_admit(ledger, priority):
                     holding = True
                 else:
-                    drain = self._drain
-                    reason = await admission.wait(
-                        ledger, priority, deadline,
-                        draining=drain is not None and drain.draining,
-                    )  # fmt: skip
+                    # Not shed for draining: through drain_delay the load balancer still
+                    # sends and the process serves on; waiting is part of serving.
+                    reason = await admission.wait(ledger, priority, deadline)
                     if reason is not None:
                         # Its deadline ran out while it waited (or was spent on arrival):
                         # a 504, as for any request past its deadline; else a 503.

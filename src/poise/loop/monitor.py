@@ -147,13 +147,12 @@ class LoopMonitor:
             # The thread-pool jobs running now: if the watchdog's stack of this block
             # holds no app frame while they ran, the block is theirs (the GIL).
             busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
-            if gil:
-                # The loop thread was waiting for the GIL, not running this request's
-                # code: the thread pool's work is the culprit.
-                route = None
-                label = GIL_CULPRIT
-            else:
-                route = label = self.route_label(ledger)
+            # The route stays on the event: the watchdog has the final word (a stack
+            # with a frame of the app, or none at all, overrules the clocks).
+            route = self.route_label(ledger)
+            # The loop thread was most likely waiting for the GIL, not running this
+            # request's code: the thread pool's work is the culprit of the stalls.
+            label = GIL_CULPRIT if gil else route
             self._last_step_block_end = end
             stalled = self._stall(start, end, ledger, label)
             event = BlockEvent("step", start, start, end, route, stalled, gil=gil,

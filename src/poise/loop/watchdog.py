@@ -253,11 +253,11 @@ class Watchdog:
             # No frame of the app's own in the stack while thread-pool jobs ran: the
             # loop thread was most likely waiting for the GIL (the CPU clocks could not
             # confirm it: too few samples). The busy routes are named instead.
-            # A frame of the app's own in the stack wins: a time.sleep uses no CPU
-            # either, so the clocks alone cannot tell it from waiting for the GIL. An
-            # empty stack (the block ended before a sample) is no evidence by itself.
+            # Only a stack that was sampled, and holds no frame of the app's own, can say
+            # GIL: a time.sleep uses no CPU either, so the clocks alone cannot tell it
+            # from waiting for the GIL, and an empty stack is no evidence.
             app_frame = any(not frame.library for frame in stack)
-            gil = not app_frame and (event.gil or (bool(event.busy_routes) and bool(stack)))
+            gil = bool(stack) and not app_frame and (event.gil or bool(event.busy_routes))
             incident = Incident(
                 at=time() - (now - event.start),
                 duration_s=event.end - event.start,

@@ -257,7 +257,8 @@ def test_held_requests_do_not_take_slots_from_short_ones(serve: Callable[..., Se
     # Not one short request waited for a slot: the held ones did not take any.
     short = poised.short_ledgers
     assert len(short) == 300 + poised.statuses[200]
-    assert [ledger for ledger in short if ledger["admission_wait_s"]] == []
+    # (A few microseconds mean it went through the wait path and got a slot at once.)
+    assert [ledger for ledger in short if ledger["admission_wait_s"] >= 0.001] == []
 
     admission = poised.during["admission"]
     assert admission["shed_total"] == 0

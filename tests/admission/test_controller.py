@@ -36,6 +36,8 @@ from poise.admission.controller import (
     LONG_FACTOR,
     LONG_MIN,
     PROBE_FIRST,
+    PROBE_PACE,
+    PROBE_PACE_SLACK,
     PROBE_RATIO,
     SLOW_BODY,
     SWEEP_EVERY,
@@ -396,6 +398,31 @@ async def test_a_probe_that_finds_a_closed_loop_holds_again() -> None:
     assert "probe" in modes
     assert modes[-1] == "hold"
     assert admission.modes_entered == {"shed": 1, "probe": 1, "hold": 1}
+
+
+async def test_a_probe_whose_arrivals_outpace_completions_is_an_open_loop() -> None:
+    """Regression (bench/overload.py, a 1x-to-3x step): just after shedding began, the
+    loop read the backlog that had piled up unread, so the rate while shedding was twice
+    the real one; held for the probe, the arrivals fell below half of it, and an open
+    loop was judged closed. Arrivals that still outpace the completions are open."""
+    clock = Clock()
+    admission = pinned(10, clock, max_wait=60.0)
+    # Per step: a drained backlog while shedding, then the real open-loop rate.
+    steady = math.ceil((PROBE_PACE * COMPLETIONS / STEP + PROBE_PACE_SLACK) * STEP) + 2
+    backlog = math.ceil(steady / PROBE_RATIO) + 2
+    async with anyio.create_task_group() as group:
+        door = Door(admission, group, clock)
+        await crowd(door, limit=10, queued=2)
+        await grow_until_shed(door)
+        modes = []
+        for _ in range(round(2 * PROBE_FIRST / STEP)):
+            arrivals = backlog if admission.mode == "shed" else steady
+            await step(door, arrivals=arrivals, completions=COMPLETIONS)
+            modes.append(admission.mode)
+        group.cancel_scope.cancel()
+    assert "probe" in modes
+    assert "hold" not in modes
+    assert admission.modes_entered.get("hold", 0) == 0
 
 
 async def test_a_probe_that_finds_an_open_loop_sheds_on_and_probes_half_as_often() -> None:

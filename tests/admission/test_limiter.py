@@ -25,6 +25,7 @@ from poise.admission.limiter import (
     CPU_CAP_BUSY,
     CPU_HEADROOM,
     MIN_SAMPLES,
+    SHED_BUSY,
     SMOOTHING,
     STALE_WINDOW,
     TOLERANCE,
@@ -314,6 +315,73 @@ def test_lag_counts_as_congestion_even_while_refusing(loop: Loop) -> None:
     assert limiter.long == pytest.approx(0.1)  # the baseline kept
     # The CPU figures are the refusals': a gentle back-off, not the CPU target.
     assert limiter.limit == pytest.approx(start * BACKOFF)
+
+
+# -- while admission sheds an open-loop overload ----------------------------------------------
+
+
+def test_while_shedding_a_busy_loop_cuts_the_limit_even_when_mostly_refusing(
+    loop: Loop,
+) -> None:
+    """Regression (bench/overload.py at 3x: 2 % of C): while shedding an open loop, the
+    refusals are not re-sends, so a fully busy loop is overloaded, refusals or not; it
+    cannot even read the excess it must refuse. The limit shrinks in proportion until
+    the loop's thread is SHED_BUSY busy. Held (not shedding), the same windows are the
+    closed-loop refusal storm, and the limit holds (see the test above)."""
+    limiter, traffic = warmed(loop)
+    limiter.shedding = True
+    loop.busy = SATURATED
+    for _ in range(5):
+        before = limiter.limit
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity, sheds=2.0)
+        assert limiter.limit == pytest.approx(before * SHED_BUSY / SATURATED)
+    assert limiter.long == pytest.approx(0.1)
+
+
+def test_while_shedding_the_limit_grows_only_while_one_more_fits_under_shed_busy(
+    loop: Loop,
+) -> None:
+    """Without this, the limit see-sawed between two whole numbers, one of them
+    saturating the loop: a limit of 4 kept the loop 84 % busy, 5 saturated it."""
+    limiter, traffic = warmed(loop, peak=5)
+    limiter.shedding = True
+    busy_at = {4: 0.84, 5: 1.0}  # the loop's share at each whole limit
+    limiter.limit = 4.0
+    for _ in range(10):
+        loop.busy = busy_at[min(5, limiter.capacity)]
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity, sheds=2.0)
+        assert limiter.capacity == 4
+    loop.busy = 0.3  # plenty of room: it grows again
+    for _ in range(10):
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity, sheds=2.0)
+    assert limiter.capacity > 4
+
+
+def test_shedding_starts_at_what_the_loop_serves_with_shed_busy(loop: Loop) -> None:
+    """Held until then, a saturated loop's limit kept CPU_HEADROOM over what it serves.
+    Shedding begins with the limit at SHED_BUSY of the CPU's Little's-law concurrency at
+    once: until it gets there, the excess waits unread in the kernel."""
+    limiter, traffic = warmed(loop)
+    loop.busy = SATURATED
+    traffic.windows(3, latency=0.2, in_flight=limiter.capacity, rate=500)
+    assert limiter.congested
+    before = limiter.limit
+    assert limiter.long is not None
+    expected = SHED_BUSY * limiter.long * limiter.rate / limiter.busy
+    assert expected < before
+    limiter.start_shedding()
+    assert limiter.shedding
+    assert limiter.limit == pytest.approx(expected)
+
+
+def test_shedding_a_loop_with_room_starts_where_the_limit_was(loop: Loop) -> None:
+    """A dependency slowed down, not the loop: shedding leaves the limit to the latency."""
+    limiter, traffic = warmed(loop)
+    loop.busy = CAPPING
+    traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    before = limiter.limit
+    limiter.start_shedding()
+    assert limiter.limit == before
 
 
 def test_lag_alone_is_congestion(loop: Loop) -> None:

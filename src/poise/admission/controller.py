@@ -15,7 +15,7 @@ waits in a queue, and how it waits depends on what kind of crowd is at the door:
   an *open loop*), the queue grows without end and holding only makes everyone late.
   The sign is sustained growth: the requests in admission's hands (in the app plus
   queued) rise in each of :data:`GROWTH_SPANS` consecutive spans, by a share of the
-  span's completions (arrivals outpacing completions by 25 % for 1.2 s, or by 10 %
+  span's completions (arrivals outpacing completions by 25 % for 0.75 s, or by 10 %
   for 3 s). A closed-loop crowd arriving rises once and then stays level. Then the
   backlog held so far is shed, and the queue works as CoDel: only while it has drained
   within the last ``INTERVAL`` may a request wait up to ``INTERVAL``; once a standing
@@ -24,9 +24,10 @@ waits in a queue, and how it waits depends on what kind of crowd is at the door:
 - **Probe**. A closed-loop crowd that was shed (by a burst that looked like growth)
   looks exactly like an open-loop one from inside: each shed request comes back at
   once. So, every so often while shedding, admission holds again for one probe
-  window and compares the arrival rate with the rate while shedding: a crowd whose
-  arrivals drop when it is held is closed (hold on); an open one arrives just the
-  same (shed on, and probe less often).
+  window and compares the arrival rate with the rate while shedding and with the
+  completions: a crowd whose arrivals drop when it is held, to about its completions,
+  is closed (hold on); an open one keeps arriving faster than it completes (shed on,
+  and probe less often).
 
 A request is shed at once (no queueing) when it would miss its deadline anyway
 (expected wait + baseline latency past its budget), when the queue is at
@@ -93,13 +94,13 @@ CRITICAL_WAIT: Final = 1.0
 # growing when it rose in each of GROWTH_SPANS consecutive spans, each by at least
 # GROWTH_SHARE of the requests completed in that span (arrivals at least 1 + that share
 # of completions, sustained) and GROWTH_MIN: over FAST_SPAN steps (an overload of 1.25x
-# or more is seen in 1.2 s), or over SLOW_SPAN steps with SLOW_SHARE (a slow one, in 3 s).
+# or more is seen in 0.75 s), or over SLOW_SPAN steps with SLOW_SHARE (a slow one, in 3 s).
 # A closed-loop crowd arriving (all of wrk's connections opening at once, a pool filling
 # up) rises once and then stays level: it does not rise three spans in a row; nor does
 # the noise of a level crowd, which is a few requests either way.
 TREND_STEP: Final = 0.05
 GROWTH_SPANS: Final = 3
-FAST_SPAN: Final = 8
+FAST_SPAN: Final = 5
 GROWTH_SHARE: Final = 0.25
 SLOW_SPAN: Final = 20
 SLOW_SHARE: Final = 0.1
@@ -111,8 +112,12 @@ TREND_HISTORY: Final = GROWTH_SPANS * SLOW_SPAN
 # while shedding means the crowd waits when held (closed loop).
 PROBE_FIRST: Final = 0.25
 PROBE_MAX: Final = 8.0
-PROBE_LEN: Final = 0.1
+PROBE_LEN: Final = 0.2
 PROBE_RATIO: Final = 0.5
+# ... and its arrivals at most PROBE_PACE x its completions (plus PROBE_PACE_SLACK a
+# second, for the noise of a 50 ms count).
+PROBE_PACE: Final = 1.5
+PROBE_PACE_SLACK: Final = 40.0
 # Long-lived: a request waiting this long for its body is waiting on the client; one in
 # the app LONG_FACTOR x the baseline latency (at least LONG_MIN) is an outlier the limit
 # cannot regulate. Both stop holding a slot (the latter only while the loop has room).
@@ -576,10 +581,27 @@ class Admission:
         elapsed = now - start[0]
         return (self.arrived - start[1]) / elapsed if elapsed > 0 else 0.0
 
+    def _completion_rate(self, now: float, seconds: float) -> float:
+        """Completions per second over (about) the last ``seconds``, from the trend marks."""
+        start = None
+        for at, _outstanding, completed in reversed(self._trend):
+            start = (at, completed)
+            if now - at >= seconds:
+                break
+        if start is None or now - start[0] <= 0:
+            return 0.0
+        return (self.completed - start[1]) / (now - start[0])
+
     def _judge_probe(self, now: float) -> None:
-        # The arrivals of the probe's second half: the held crowd has settled by then.
+        # The arrivals of the probe's second half: the held crowd has settled by then. A
+        # closed crowd, held, arrives at about the rate it completes (each client sends
+        # its next request when it has its answer) and far below its rate while shed
+        # (when it re-sent at once). Both must hold: the rate while shedding alone is
+        # inflated by the backlog read just after shedding began, and an open-loop
+        # overload then looked closed.
         rate = self._arrival_rate(now, PROBE_LEN / 2)
-        if rate < PROBE_RATIO * self._shed_rate:
+        pace = PROBE_PACE * self._completion_rate(now, PROBE_LEN / 2) + PROBE_PACE_SLACK
+        if rate < PROBE_RATIO * self._shed_rate and rate <= pace:
             self._probe_after = PROBE_FIRST
             self._enter("hold", now)
             for queue in self._queues:
@@ -609,6 +631,12 @@ class Admission:
             self.modes_entered[mode] += 1
             if mode != "probe":
                 self._trend.clear()
+            limiter = self.limiter
+            if limiter is not None and not self.observe:
+                if mode == "hold":
+                    limiter.shedding = False
+                elif not limiter.shedding:
+                    limiter.start_shedding()
             if mode == "shed" and not self.observe:
                 self._trim(now)
 

@@ -32,6 +32,11 @@ does). Without it, clients that re-send at once kept the loop busy with refusals
 limit read that as congestion, fell to its floor and stayed there. Nor does the
 latency of such a window raise the baseline.
 
+**While admission sheds** an open-loop overload (``shedding``), the refusals are not
+re-sends, and the loop must keep room to read and refuse the excess: the limit keeps
+its thread at most ``SHED_BUSY`` busy, refusals included (see :meth:`start_shedding`
+and ``_update``).
+
 A deadline expiry backs off too (once per window). The limit only grows while at least
 half of it is in use, so a lightly loaded app does not drift upward; but a request that
 finds the limit reached while nothing says the app is congested (the last window's
@@ -101,6 +106,9 @@ STALE_WINDOW: Final = 1.0
 # by UNUSED_DECAY per window at most (the load fell).
 UNUSED_HEADROOM: Final = 2.0
 UNUSED_DECAY: Final = 0.8
+# While admission sheds an open-loop overload, the loop's thread may be at most this
+# busy: the rest is what it needs to read and refuse the excess (see _update).
+SHED_BUSY: Final = 0.85
 # How fast the baseline follows a latency rise the loop is not causing.
 FOLLOW: Final = 0.3
 # Samples kept per window at most (every n-th beyond): bounds the sort.
@@ -143,6 +151,8 @@ class GradientLimiter:
         self._max_in_flight = 0
         self._dropped = False
         self._hot = False
+        # Set by admission while it sheds an open-loop overload (modes shed and probe).
+        self.shedding = False
 
     @property
     def capacity(self) -> int:
@@ -190,6 +200,17 @@ class GradientLimiter:
     def shed(self) -> None:
         """A request was shed (counted per window: a window of mostly refusals)."""
         self._sheds += 1
+
+    def start_shedding(self) -> None:
+        """Admission begins shedding an open-loop overload. A loop that was saturated
+        while the crowd was held drops its limit at once to what its CPU serves at the
+        baseline latency with SHED_BUSY of its time (Little's law, from the last window),
+        instead of window by window: until then, the excess it must refuse waits unread."""
+        self.shedding = True
+        long, busy, rate = self.long, self.busy, self.rate
+        if self.warming or long is None or rate <= 0 or busy <= SHED_BUSY:
+            return
+        self._set(min(self.limit, SHED_BUSY * long * rate / busy))
 
     def drop(self) -> None:
         """A deadline expired: back off (once per window)."""
@@ -303,6 +324,36 @@ class GradientLimiter:
             return
         if dropped:
             return
+        if not self.shedding:
+            self._adjust(short, long, used, busy, rate, congested, refusing)
+        elif busy > SHED_BUSY:
+            # An open-loop overload being shed: its refusals are not re-sends (admission
+            # sheds only once the crowd has shown it is not held back by waiting), so
+            # the busy share is real, refusals included. A loop that is fully busy
+            # cannot read the excess it must refuse: it piles up unseen in the server's
+            # and the kernel's buffers, and every answer, 2xx or 503, comes seconds
+            # late. So the limit shrinks in proportion until the loop's thread has
+            # SHED_BUSY of its time at most, the rest for the refusals.
+            self._set(self.limit * SHED_BUSY / busy)
+        else:
+            before = self.limit
+            self._adjust(short, long, used, busy, rate, congested, refusing)
+            if used and busy > SHED_BUSY * used / (used + 1):
+                # One more in flight would take the loop past SHED_BUSY: no growth
+                # (without this the limit see-sawed between two whole numbers, one of
+                # them saturating the loop).
+                self.limit = min(self.limit, before)
+
+    def _adjust(
+        self,
+        short: float,
+        long: float,
+        used: int,
+        busy: float,
+        rate: float,
+        congested: bool,
+        refusing: bool,
+    ) -> None:
         # What the loop's CPU serves at the baseline latency (Little's law). Not from a
         # window of mostly refusals: its busy share is theirs, and the served rate alone
         # over it would make the loop look slow, pulling the limit to its floor.
@@ -324,7 +375,7 @@ class GradientLimiter:
                 moved = self.limit + (target - self.limit) * CONGESTED_FOLLOW
                 self._set(max(moved, self.limit * CONGESTED_BACKOFF))
             return
-        if used < self.limit / UNUSED_HEADROOM and not dropped:
+        if used < self.limit / UNUSED_HEADROOM:
             # Far more limit than the last window used (the load fell): back towards
             # UNUSED_HEADROOM x the use, gradually. Left high, it would let the next
             # surge in at a concurrency learned for another load; a burst that needs

@@ -39,6 +39,7 @@ from poise.admission.controller import (
     PROBE_PACE,
     PROBE_PACE_SLACK,
     PROBE_RATIO,
+    REGROWTH,
     SLOW_BODY,
     SWEEP_EVERY,
     TREND_STEP,
@@ -398,6 +399,33 @@ async def test_a_probe_that_finds_a_closed_loop_holds_again() -> None:
     assert "probe" in modes
     assert modes[-1] == "hold"
     assert admission.modes_entered == {"shed": 1, "probe": 1, "hold": 1}
+
+
+async def test_growth_soon_after_a_closed_verdict_sheds_at_once_and_probes_later() -> None:
+    """An open loop whose client ran short of connections while held looks closed to a
+    probe (seen at 10x in bench/overload.py). Growth again within REGROWTH proves the
+    verdict wrong: one span of it is enough to shed, and the next probe comes twice as
+    late instead of as early as the first."""
+    clock = Clock()
+    admission = pinned(10, clock, max_wait=60.0)
+    resending = math.ceil(COMPLETIONS / PROBE_RATIO) + 2
+    async with anyio.create_task_group() as group:
+        door = Door(admission, group, clock)
+        await crowd(door, limit=10, queued=2)
+        await grow_until_shed(door)
+        while admission.mode != "hold":  # the probe finds the crowd held back: closed
+            shed = admission.mode == "shed"
+            await step(door, arrivals=resending if shed else COMPLETIONS, completions=COMPLETIONS)
+        closed_at = clock.now
+        steps = await grow_until_shed(door)
+        assert clock.now - closed_at < REGROWTH
+        assert steps <= FAST_SPAN + 1  # one span, not GROWTH_SPANS of them
+        shed_at = clock.now
+        while admission.mode == "shed":
+            await step(door, arrivals=GROWTH, completions=COMPLETIONS)
+        group.cancel_scope.cancel()
+    assert admission.mode == "probe"
+    assert 2 * PROBE_FIRST <= clock.now - shed_at < 2 * PROBE_FIRST + 2 * STEP
 
 
 async def test_a_probe_whose_arrivals_outpace_completions_is_an_open_loop() -> None:

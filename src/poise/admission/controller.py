@@ -118,6 +118,8 @@ PROBE_RATIO: Final = 0.5
 # second, for the noise of a 50 ms count).
 PROBE_PACE: Final = 1.5
 PROBE_PACE_SLACK: Final = 40.0
+# Growth this soon after a probe judged the crowd closed proves the verdict wrong.
+REGROWTH: Final = 5.0
 # Long-lived: a request waiting this long for its body is waiting on the client; one in
 # the app LONG_FACTOR x the baseline latency (at least LONG_MIN) is an outlier the limit
 # cannot regulate. Both stop holding a slot (the latter only while the loop has room).
@@ -225,6 +227,7 @@ class Admission:
         self._mode_since = self._last_empty
         self._trend: deque[tuple[float, int, int]] = deque(maxlen=TREND_HISTORY + 1)
         self._probe_after = PROBE_FIRST
+        self._closed_at = -math.inf
         self._probe_at = 0.0
         self._shed_rate = 0.0
         self._arrivals: deque[tuple[float, int]] = deque(maxlen=TREND_HISTORY + 1)
@@ -260,7 +263,7 @@ class Admission:
         if limiter is None:
             slots[ledger] = ledger.start
             return True
-        if len(slots) < limiter.limit and (not self._queued or priority == CRITICAL):
+        if len(slots) < limiter.allowed and (not self._queued or priority == CRITICAL):
             slots[ledger] = ledger.start
             limiter.observe_in_flight(len(slots))
             return True
@@ -303,7 +306,7 @@ class Admission:
         now = self._clock()
         self._sweep(now)
         self._trend_step(now)
-        if len(self._slots) < limiter.limit and (not self._queued or priority == CRITICAL):
+        if len(self._slots) < limiter.allowed and (not self._queued or priority == CRITICAL):
             self._admit(ledger, now)  # the sweep freed a slot
             return None
         if self.mode == "hold" and limiter.clear(now) and limiter.grow_on_demand(len(self._slots)):
@@ -479,7 +482,7 @@ class Admission:
         lifo = mode == "probe" or (
             mode == "shed" and (now - self._last_empty > INTERVAL or limiter.congested)
         )
-        while self._queued and len(self._slots) < limiter.limit:
+        while self._queued and len(self._slots) < limiter.allowed:
             for queue in self._queues:
                 if queue:
                     waiter = queue.pop() if lifo else queue.popleft()
@@ -533,7 +536,14 @@ class Admission:
         self._arrivals.append((now, self.arrived))
         mode = self.mode
         if mode == "hold":
-            if backlog and self._growing():
+            if backlog and self._growing(now):
+                # Growing again soon after a probe judged the crowd closed: that verdict
+                # was wrong (an open loop whose client ran short of connections while
+                # held looks closed), so the next probe comes later; otherwise early.
+                if now - self._closed_at < REGROWTH:
+                    self._probe_after = min(PROBE_MAX, self._probe_after * 2)
+                else:
+                    self._probe_after = PROBE_FIRST
                 self._enter("shed", now)
         elif mode == "shed":
             empty_since = self._empty_since
@@ -551,16 +561,22 @@ class Admission:
             return max(0, len(self._slots) - int(self.limiter.limit))
         return self._queued
 
-    def _growing(self) -> bool:
-        return self._rising(FAST_SPAN, GROWTH_SHARE) or self._rising(SLOW_SPAN, SLOW_SHARE)
+    def _growing(self, now: float) -> bool:
+        # Soon after a probe judged the crowd closed, one span of growth is enough: a
+        # closed crowd stays level once held, and an open loop misjudged must not be
+        # held for three spans again.
+        spans = 1 if now - self._closed_at < REGROWTH else GROWTH_SPANS
+        return self._rising(FAST_SPAN, GROWTH_SHARE, spans) or self._rising(
+            SLOW_SPAN, SLOW_SHARE, spans
+        )
 
-    def _rising(self, span: int, share: float) -> bool:
-        """Whether the outstanding count rose in each of the last GROWTH_SPANS spans of
+    def _rising(self, span: int, share: float, spans: int = GROWTH_SPANS) -> bool:
+        """Whether the outstanding count rose in each of the last ``spans`` spans of
         ``span`` steps, by ``share`` of that span's completions (and GROWTH_MIN)."""
         trend = self._trend
-        if len(trend) <= GROWTH_SPANS * span:
+        if len(trend) <= spans * span:
             return False
-        for k in range(GROWTH_SPANS):
+        for k in range(spans):
             _, after, done_after = trend[-1 - k * span]
             _, before, done_before = trend[-1 - (k + 1) * span]
             if after - before < max(GROWTH_MIN, share * (done_after - done_before)):
@@ -602,7 +618,7 @@ class Admission:
         rate = self._arrival_rate(now, PROBE_LEN / 2)
         pace = PROBE_PACE * self._completion_rate(now, PROBE_LEN / 2) + PROBE_PACE_SLACK
         if rate < PROBE_RATIO * self._shed_rate and rate <= pace:
-            self._probe_after = PROBE_FIRST
+            self._closed_at = now
             self._enter("hold", now)
             for queue in self._queues:
                 for waiter in queue:  # hold them as any held request

@@ -32,10 +32,10 @@ does). Without it, clients that re-send at once kept the loop busy with refusals
 limit read that as congestion, fell to its floor and stayed there. Nor does the
 latency of such a window raise the baseline.
 
-**While admission sheds** an open-loop overload (``shedding``), the refusals are not
-re-sends, and the loop must keep room to read and refuse the excess: the limit keeps
-its thread at most ``SHED_BUSY`` busy, refusals included (see :meth:`start_shedding`
-and ``_update``).
+**While admission sheds** an open-loop overload (``shedding``) and refuses more than it
+serves, the refusals are not re-sends, so the busy share counts, refusals included:
+the limit keeps the loop's thread at most ``SHED_BUSY`` busy (see
+:meth:`start_shedding` and ``_update``).
 
 A deadline expiry backs off too (once per window). The limit only grows while at least
 half of it is in use, so a lightly loaded app does not drift upward; but a request that
@@ -108,7 +108,11 @@ UNUSED_HEADROOM: Final = 2.0
 UNUSED_DECAY: Final = 0.8
 # While admission sheds an open-loop overload, the loop's thread may be at most this
 # busy: the rest is what it needs to read and refuse the excess (see _update).
-SHED_BUSY: Final = 0.85
+SHED_BUSY: Final = 0.9
+# A loop thread busier than SATURATED_BUSY is saturated: how far over it is, its busy
+# share cannot say, and while shedding the limit is cut to SATURATED_CUT of itself.
+SATURATED_BUSY: Final = 0.98
+SATURATED_CUT: Final = 0.7
 # How fast the baseline follows a latency rise the loop is not causing.
 FOLLOW: Final = 0.3
 # Samples kept per window at most (every n-th beyond): bounds the sort.
@@ -153,11 +157,36 @@ class GradientLimiter:
         self._hot = False
         # Set by admission while it sheds an open-loop overload (modes shed and probe).
         self.shedding = False
+        # While shedding: the whole number of requests admitted in this window, and the
+        # fractions carried over (see `allowed`).
+        self._allowed = self.limit
+        self._carry = 0.0
 
     @property
     def capacity(self) -> int:
         """The limit as a whole number of requests."""
         return int(self.limit)
+
+    @property
+    def allowed(self) -> float:
+        """What admission compares the requests in flight with (``in_flight < allowed``).
+
+        Held, the limit itself: a fractional limit lets in its next whole number. While
+        shedding, a whole number per window whose average over windows is the limit
+        (the fraction carried from window to window): on a loop whose requests are
+        each a large share of its CPU, one request more or less in flight is the
+        difference between a loop with room and a saturated one (4 in flight kept
+        bench/overload.py's loop 84 % busy, 5 saturated it), and rounding either way
+        either wastes a tenth of the capacity or saturates the loop."""
+        return self._allowed if self.shedding else self.limit
+
+    def _dither(self) -> None:
+        whole = math.floor(self.limit)
+        self._carry += self.limit - whole
+        if self._carry >= 1.0:
+            self._carry -= 1.0
+            whole += 1
+        self._allowed = float(max(self.min_limit, whole))
 
     def sample(self, latency: float, in_flight: int, now: float) -> None:
         """Record one served request's latency (seconds) with ``in_flight`` at its end."""
@@ -205,12 +234,13 @@ class GradientLimiter:
         """Admission begins shedding an open-loop overload. A loop that was saturated
         while the crowd was held drops its limit at once to what its CPU serves at the
         baseline latency with SHED_BUSY of its time (Little's law, from the last window),
-        instead of window by window: until then, the excess it must refuse waits unread."""
+        instead of window by window (see ``_update``)."""
         self.shedding = True
+        self._carry = 0.0
         long, busy, rate = self.long, self.busy, self.rate
-        if self.warming or long is None or rate <= 0 or busy <= SHED_BUSY:
-            return
-        self._set(min(self.limit, SHED_BUSY * long * rate / busy))
+        if not (self.warming or long is None or rate <= 0 or busy <= SHED_BUSY):
+            self._set(min(self.limit, SHED_BUSY * long * rate / busy))
+        self._dither()
 
     def drop(self) -> None:
         """A deadline expired: back off (once per window)."""
@@ -324,25 +354,27 @@ class GradientLimiter:
             return
         if dropped:
             return
-        if not self.shedding:
+        if not (self.shedding and refusing):
+            # Held, or shedding only a few (the load fell back to what the loop serves:
+            # the queue must be able to drain, or shedding would never end).
             self._adjust(short, long, used, busy, rate, congested, refusing)
         elif busy > SHED_BUSY:
             # An open-loop overload being shed: its refusals are not re-sends (admission
             # sheds only once the crowd has shown it is not held back by waiting), so
-            # the busy share is real, refusals included. A loop that is fully busy
-            # cannot read the excess it must refuse: it piles up unseen in the server's
-            # and the kernel's buffers, and every answer, 2xx or 503, comes seconds
-            # late. So the limit shrinks in proportion until the loop's thread has
-            # SHED_BUSY of its time at most, the rest for the refusals.
-            self._set(self.limit * SHED_BUSY / busy)
+            # the busy share is real, refusals included. On a fully busy loop every
+            # request admitted waits for the others' CPU bursts (ten in flight at 5 ms
+            # each put 50 ms ahead of each), and the refusals wait for their turn too:
+            # the admitted miss their deadlines and the refused get their 503 late. So
+            # the limit shrinks in proportion until the loop's thread is at most
+            # SHED_BUSY busy (on average over windows: see `allowed`). A saturated
+            # loop hides how far over it is (more refusals arrived, say), so then
+            # the cut is SATURATED_CUT.
+            cut = SATURATED_CUT if busy >= SATURATED_BUSY else SHED_BUSY / busy
+            self._set(self.limit * cut)
         else:
-            before = self.limit
             self._adjust(short, long, used, busy, rate, congested, refusing)
-            if used and busy > SHED_BUSY * used / (used + 1):
-                # One more in flight would take the loop past SHED_BUSY: no growth
-                # (without this the limit see-sawed between two whole numbers, one of
-                # them saturating the loop).
-                self.limit = min(self.limit, before)
+        if self.shedding:
+            self._dither()
 
     def _adjust(
         self,

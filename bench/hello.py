@@ -1,5 +1,6 @@
 """The hello-world apps the benchmarks compare: bare FastAPI, with poise, and with poise's
-loop monitor switched off."""
+loop monitor switched off. ``/hello/{name}`` is an ``async def`` route; ``/sync/{name}``
+the same as a ``def`` route, run in the thread pool."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ def build() -> FastAPI:
 
     @app.get("/hello/{name}")
     async def hello(name: str) -> dict[str, str]:
+        return {"hello": name}
+
+    @app.get("/sync/{name}")
+    def sync_hello(name: str) -> dict[str, str]:
         return {"hello": name}
 
     return app

@@ -46,7 +46,7 @@ def free_port() -> int:
         return port
 
 
-def instructions(target: str, requests: int) -> int:
+def instructions(target: str, requests: int, path: str = "/hello/world") -> int:
     """User-space instructions a uvicorn process runs to start, serve ``requests``, stop."""
     port = free_port()
     command = [
@@ -71,7 +71,7 @@ def instructions(target: str, requests: int) -> int:
             time.sleep(0.5)
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     for _ in range(requests):
-        client.request("GET", "/hello/world")
+        client.request("GET", path)
         response = client.getresponse()
         response.read()
         if response.status != 200:
@@ -88,20 +88,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="requests counted")
     parser.add_argument("--json", type=Path, help="also write the result here")
+    parser.add_argument(
+        "--sync", action="store_true",
+        help="request the def route (/sync/world, run in the thread pool) instead",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed: sudo apt-get install -y valgrind", file=sys.stderr)
         return 2
     warm = 300  # imports, first-request set-up and caches are paid before the count
     runs = [(name, n) for name in TARGETS for n in (warm, warm + args.requests)]
+    path = "/sync/world" if args.sync else "/hello/world"
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        counts = list(pool.map(lambda run: instructions(TARGETS[run[0]], run[1]), runs))
+        counts = list(pool.map(lambda run: instructions(TARGETS[run[0]], run[1], path), runs))
     by_run = dict(zip(runs, counts, strict=True))
     per_request = {
         name: (by_run[name, warm + args.requests] - by_run[name, warm]) / args.requests
         for name in TARGETS
     }
     bare = per_request["bare"]
+    print(f"GET {path}")
     print(f"{'bare FastAPI':14} {bare:9,.0f} instructions per request")
     for name, count in per_request.items():
         if name != "bare":

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
     "bare": "bench.hello:bare",
+    "poise-ledger": "bench.hello:poised_ledger_only",
     "poise-no-loop": "bench.hello:poised_no_loop",
     "poise": "bench.hello:poised",
 }

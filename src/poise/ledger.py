@@ -57,9 +57,10 @@ class Ledger:
             ``"<no request>"`` for code outside any request, to seconds. ``None``
             until the request is first stalled.
         threadpool_queue: seconds spent waiting for a worker thread (a token of the
-            thread limiter) in ``run_in_threadpool`` / ``anyio.to_thread.run_sync``.
+            thread limiter) in ``run_in_threadpool`` / ``anyio.to_thread.run_sync``, for
+            the calls that got one (a call cancelled while it waits is not counted).
         threadpool_run: seconds of work in worker threads.
-        threadpool_jumps: how many times the request went to the thread pool.
+        threadpool_jumps: how many calls of the request ran in the thread pool.
         admission_wait: seconds it waited in admission's queue before entering the app
             (part of ``wall``).
         queued_behind_block: an estimate of the seconds it waited in the server's and

@@ -57,7 +57,9 @@ class Jobs:
     ``running`` holds the jobs that hold a thread now: a job is added by its worker
     thread as it starts and removed as it ends (single dict operations, atomic under
     the GIL); the loop and watchdog threads read it through :meth:`ledgers`, one
-    C-level copy. ``finished`` is counted on the loop thread, once it has the result.
+    C-level copy. ``finished`` and ``orphaned`` are counted by the worker threads as a
+    job ends (an increment two threads race on may be lost: they are monitoring
+    counts, read for "has any job finished lately", never for billing).
     """
 
     def __init__(self) -> None:
@@ -100,34 +102,29 @@ def instrument() -> Callable[[], None]:
     _original = original
     running = jobs.running
 
-    async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # Runs for every sync route and dependency: kept to a few dict and clock
-        # operations on each side (the closure's cells are the cheapest way to hand the
-        # worker thread's times back).
-        ledger = _current.get()
-        key = object()
+    def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # Runs for every sync route and dependency (FastAPI makes two calls for a
+        # ``def`` route: the route, then its response's validation). A plain function
+        # returning anyio's own coroutine, not a coroutine around it: a wrapping frame
+        # would be resumed at each of the call's suspensions. So the bookkeeping is done
+        # in the worker thread, which has the request's context (anyio runs the function
+        # in a copy of it); a call cancelled before it got a thread adds nothing.
         queued = perf_counter()
-        started = 0.0
-        ended = 0.0
 
         def timed(*call_args: Any) -> Any:
             # In the worker thread: from here the job holds a thread (a call still
             # waiting for a token holds none, and is not named as holding one).
-            nonlocal started, ended
             started = perf_counter()
+            ledger = _current.get()
+            key = object()
             running[key] = ledger
             try:
                 return func(*call_args)
             finally:
                 ended = perf_counter()
                 running.pop(key, None)
-
-        try:
-            return await original(timed, *args, **kwargs)
-        finally:
-            if started:
-                if not ended:  # abandoned while it runs (abandon_on_cancel): it still
-                    ended = perf_counter()  # holds its thread, until it ends
+                # Plain stores and one increment: a lost increment between two worker
+                # threads only delays the starvation watch's "a job finished" by one.
                 jobs.finished += 1
                 jobs.last_finished = ended
                 if ledger is not None:
@@ -136,14 +133,12 @@ def instrument() -> Callable[[], None]:
                     ledger.threadpool_jumps += 1
                     # Work in a thread cannot be cancelled: past the request's deadline
                     # it ran on for nobody. Counted, so the cost of deadlines on sync
-                    # code shows. (poise's own deadline, read from its context variable:
-                    # anyio's effective-deadline walk costs microseconds per call.)
+                    # code shows (poise's own deadline, from its context variable).
                     deadline = _deadline.get()
                     if deadline is not None and monotonic() > deadline:
                         jobs.orphaned += 1
-            elif ledger is not None:  # cancelled while waiting for a worker
-                ledger.threadpool_queue += perf_counter() - queued
-                ledger.threadpool_jumps += 1
+
+        return original(timed, *args, **kwargs)
 
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
 

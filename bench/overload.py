@@ -47,7 +47,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,11 +57,6 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CONNECTIONS = 1024
-# Connections kept open beyond those in use (see Pool).
-SPARE = 64
-# Idle connections kept at most: in turn, each is used well within the server's
-# keep-alive timeout (5 s) at 1x.
-IDLE_MAX = 256
 REQUEST_TIMEOUT = 10.0
 REQUEST = b"GET /work HTTP/1.1\r\nHost: bench\r\n\r\n"
 
@@ -173,77 +167,35 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
 class Pool:
-    """Keep-alive HTTP/1.1 connections, opened on demand up to a cap, with SPARE more
-    kept open ahead of need.
-
-    The spares keep the load open-loop. Without them, a request that finds every
-    connection busy (the server holds requests: admission's queue) first opens one, and
-    while the generator's one thread opens dozens at once its sends fall behind: the
-    arrivals dip whenever the server holds, which is how a closed-loop crowd behaves,
-    and admission's probes took the overload for one. Connections are used in turn
-    (first in, first out), so none sits idle past the server's keep-alive timeout at
-    low rates (and at most IDLE_MAX are kept idle); one the server closed anyway is
-    dropped when its turn comes.
-    """
+    """Keep-alive HTTP/1.1 connections, opened on demand up to a cap."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self.idle: deque[Connection] = deque()
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.open = 0
-        self._opening: set[asyncio.Task[None]] = set()
 
-    async def get(self) -> Connection | None:
-        idle = self.idle
-        while idle:
-            connection = idle.popleft()
-            if connection[0].at_eof():  # closed by the server while idle
-                self.drop(connection)
-                continue
-            self._top_up()
-            return connection
+    async def get(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        if self.idle:
+            return self.idle.pop()
         if self.open >= MAX_CONNECTIONS:
             return None
         self.open += 1
         try:
-            connection = await asyncio.open_connection(self.host, self.port)
+            return await asyncio.open_connection(self.host, self.port)
         except OSError:
             self.open -= 1
             raise
-        self._top_up()
-        return connection
 
-    def _top_up(self) -> None:
-        """Open connections in the background until SPARE are idle or opening."""
-        while len(self.idle) + len(self._opening) < SPARE and self.open < MAX_CONNECTIONS:
-            self.open += 1
-            task = asyncio.create_task(self._open_spare())
-            self._opening.add(task)
-            task.add_done_callback(self._opening.discard)
+    def put(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
+        self.idle.append(connection)
 
-    async def _open_spare(self) -> None:
-        try:
-            self.idle.append(await asyncio.open_connection(self.host, self.port))
-        except OSError:
-            self.open -= 1
-
-    def put(self, connection: Connection) -> None:
-        if len(self.idle) >= IDLE_MAX:  # more than the load needs (after a surge)
-            self.drop(connection)
-        else:
-            self.idle.append(connection)
-
-    def drop(self, connection: Connection) -> None:
+    def drop(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
         self.open -= 1
         connection[1].close()
 
     def close(self) -> None:
-        for task in self._opening:
-            task.cancel()
         for _, writer in self.idle:
             writer.close()
         self.idle.clear()

@@ -25,7 +25,6 @@ from poise.admission.limiter import (
     CONGESTED_LAG,
     CPU_CAP_BUSY,
     CPU_HEADROOM,
-    HELD_HEADROOM,
     MIN_SAMPLES,
     SHED_BUSY,
     SMOOTHING,
@@ -142,8 +141,7 @@ def warmed(
 def cpu_target(limiter: GradientLimiter) -> float:
     """What the last window's CPU says the loop can serve at the baseline, with headroom."""
     assert limiter.long is not None
-    headroom = CPU_HEADROOM if limiter.shedding else HELD_HEADROOM
-    return headroom * limiter.long * limiter.rate / max(limiter.busy, CPU_CAP_BUSY)
+    return CPU_HEADROOM * limiter.long * limiter.rate / max(limiter.busy, CPU_CAP_BUSY)
 
 
 # -- warm-up and growth --------------------------------------------------------------------
@@ -198,30 +196,16 @@ def test_app_limited_traffic_does_not_grow_the_limit_and_an_unused_one_decays(
 
 
 def test_a_busy_loop_caps_the_limit_at_what_its_cpu_serves(loop: Loop) -> None:
-    """Busy but not congested, while shedding (and serving more than it refuses): the
-    warm-up's twice-the-peak headroom is cut to what the loop's CPU can serve at the
-    baseline (with CPU_HEADROOM), before a surge uses it."""
+    """Busy but not congested: the warm-up's twice-the-peak headroom is cut to what the
+    loop's CPU can serve at the baseline (with CPU_HEADROOM), before a surge uses it."""
     limiter, traffic = warmed(loop, peak=30)
     assert limiter.limit == 60
-    limiter.shedding = True
     loop.busy = CAPPING
     traffic.windows(1, latency=0.1, in_flight=30)
     assert not limiter.congested
     assert limiter.rate == pytest.approx(300, rel=0.01)
     assert limiter.limit == pytest.approx(cpu_target(limiter))
     assert limiter.limit < 60
-
-
-def test_held_the_cap_leaves_the_loop_room_to_run_flat_out(loop: Loop) -> None:
-    """Held (not shedding), the same window caps the limit at HELD_HEADROOM x what the
-    CPU serves at the baseline: near full load each request also waits for the others'
-    CPU, and 1.25x kept fewer in flight than the bare app had (a standing queue at 1x)."""
-    limiter, traffic = warmed(loop, peak=30)
-    loop.busy = CAPPING
-    traffic.windows(1, latency=0.1, in_flight=30)
-    serves = limiter.long * limiter.rate / CAPPING  # type: ignore[operator]
-    assert limiter.limit > CPU_HEADROOM * serves
-    assert limiter.limit <= HELD_HEADROOM * serves
 
 
 # -- congestion ----------------------------------------------------------------------------
@@ -586,7 +570,7 @@ def test_the_limit_recovers_from_its_floor_once_congestion_ends(loop: Loop) -> N
     limiter, traffic = warmed(loop, min_limit=2)
     loop.busy = SATURATED
     for _ in range(20):
-        traffic.windows(1, latency=0.4, in_flight=limiter.capacity, rate=5)
+        traffic.windows(1, latency=0.4, in_flight=limiter.capacity, rate=10)
     assert (limiter.congested, limiter.limit) == (True, 2)
     loop.busy = IDLE
     traffic.tick(loop.advance(STALE_WINDOW))

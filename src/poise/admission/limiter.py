@@ -16,8 +16,7 @@ lag meter, ``CONGESTED_LAG``); a slow dependency leaves it idle and on time. So:
 
 - loop congested: the loop serves at most ``rate / busy`` requests a second (this
   window's CPU cost per request), which at the baseline latency is a concurrency
-  (Little's law): the limit moves to ``HELD_HEADROOM`` times that while admission
-  holds, ``CPU_HEADROOM`` while it sheds (halfway per window,
+  (Little's law): the limit moves to ``CPU_HEADROOM`` times that (halfway per window,
   at most halving), and the baseline stays where it is. It does not go lower: below
   that the loop would idle while requests wait outside it, serving less than the bare
   app would (a closed-loop crowd held in admission's queue then gets less done); and
@@ -47,7 +46,7 @@ window): requests held by something that does not load the loop do not keep othe
 out, and light load never waits.
 
 The loop's CPU also caps the limit. While its thread is more than half busy, the same
-Little's-law concurrency (the same headroom times it) is the most the limit may be.
+Little's-law concurrency (``CPU_HEADROOM`` times it) is the most the limit may be.
 Without the cap, a CPU-heavy app kept the headroom it learned at low load (twice its
 peak), so the first windows of a surge admitted twice the work its loop could run, and
 everything waited hundreds of milliseconds until the backoff caught up.
@@ -96,14 +95,6 @@ CONGESTED_FOLLOW: Final = 0.5
 # goes down to that.
 CPU_CAP_BUSY: Final = 0.5
 CPU_HEADROOM: Final = 1.25
-# ... and HELD_HEADROOM times it while admission holds (not shedding). The concurrency
-# at the baseline latency is what the loop needs when nothing waits on it; near full
-# load every request also waits for the others' CPU bursts, so a loop at 97 % of its
-# capacity had 8-9 requests in flight bare where 1.25x allowed 7: the app then served
-# a little less than arrived, and the held queue grew for good (bench/overload.py at
-# 1x: 0.7 goodput/s with p50 515 ms, bare 184/s with p99 36 ms, 2026-12-07 21:03).
-# Twice it lets the loop run flat out; an overload beyond that is for shedding.
-HELD_HEADROOM: Final = 2.0
 # "Clear" (grow on demand): the loop thread's busy share since the window began stays
 # under this (judged once the window is CLEAR_MIN_ELAPSED old; before, the last window's).
 CLEAR_BUSY: Final = 0.8
@@ -399,7 +390,6 @@ class GradientLimiter:
         # window of mostly refusals: its busy share is theirs, and the served rate alone
         # over it would make the loop look slow, pulling the limit to its floor.
         serves = long * rate / max(busy, CPU_CAP_BUSY) if rate > 0 and not refusing else None
-        headroom = CPU_HEADROOM if self.shedding else HELD_HEADROOM
         if congested and serves is None and refusing:
             # Late while mostly refusing: the CPU figures are the refusals'; back off
             # gently (the lag is real, and some of it may be the served work's).
@@ -413,7 +403,7 @@ class GradientLimiter:
             # on what happened before (a limit left low by a storm would hold a
             # closed-loop crowd below what the loop serves, and never recover).
             if serves is not None:
-                target = headroom * serves
+                target = CPU_HEADROOM * serves
                 moved = self.limit + (target - self.limit) * CONGESTED_FOLLOW
                 self._set(max(moved, self.limit * CONGESTED_BACKOFF))
             return
@@ -432,7 +422,7 @@ class GradientLimiter:
             # The loop's CPU caps what any limit can buy: more admitted than it can
             # serve at the baseline latency (with some headroom) only queues on the
             # loop, and a surge then overloads it twice over before the backoff catches up.
-            self._set(min(self.limit, headroom * serves))
+            self._set(min(self.limit, CPU_HEADROOM * serves))
 
     def _set(self, limit: float) -> None:
         self.limit = max(float(self.min_limit), min(float(self.max_limit), limit))

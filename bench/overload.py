@@ -58,6 +58,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CONNECTIONS = 1024
 REQUEST_TIMEOUT = 10.0
+# Idle keep-alive connections are not reused after this long: under uvicorn's 5 s.
+KEEPALIVE_EXPIRY = 4.0
 REQUEST = b"GET /work HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 
@@ -168,17 +170,32 @@ def _ms(value: float | None) -> float | None:
 
 
 class Pool:
-    """Keep-alive HTTP/1.1 connections, opened on demand up to a cap."""
+    """Keep-alive HTTP/1.1 connections, opened on demand up to a cap.
+
+    As a real client's pool (httpx's ``keepalive_expiry``, nginx's upstream
+    ``keepalive_timeout``), it does not reuse a connection the server has closed or is
+    about to close: uvicorn closes a keep-alive connection idle for 5 s
+    (``--timeout-keep-alive``). Reusing those, the generator lost every request it sent
+    on one, and the server saw its arrivals fall whenever a burst of held requests made
+    the generator reach deep into its idle connections (bench results before
+    2026-12-07 23:40 count those as errors).
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # (reader, writer, idle since); the most recently used last.
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.open = 0
 
     async def get(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        if self.idle:
-            return self.idle.pop()
+        now = time.monotonic()
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if reader.at_eof() or writer.is_closing() or now - since >= KEEPALIVE_EXPIRY:
+                self.drop((reader, writer))
+                continue
+            return reader, writer
         if self.open >= MAX_CONNECTIONS:
             return None
         self.open += 1
@@ -189,14 +206,14 @@ class Pool:
             raise
 
     def put(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
-        self.idle.append(connection)
+        self.idle.append((*connection, time.monotonic()))
 
     def drop(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
         self.open -= 1
         connection[1].close()
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _since in self.idle:
             writer.close()
         self.idle.clear()
 

@@ -248,9 +248,18 @@ async def _one(pool: Pool) -> int:
     return status
 
 
-async def drive(url: str, rate: float, seconds: float, pool: Pool | None = None) -> Result:
+async def drive(
+    url: str,
+    rate: float,
+    seconds: float,
+    pool: Pool | None = None,
+    pending: set[asyncio.Task[None]] | None = None,
+) -> Result:
     """Send ``rate`` requests per second for ``seconds``, open loop, on ``pool``'s
-    connections (a new pool, closed at the end, if none is given)."""
+    connections (a new pool, closed at the end, if none is given). With ``pending``, it
+    returns once the last request is sent, leaving the ones still unanswered there (the
+    next phase starts at once, as a real load does not pause; their latencies still
+    count in this phase's result); without, it waits for them."""
     own = pool is None
     if pool is None:
         host, port = url.removeprefix("http://").split(":")
@@ -287,7 +296,11 @@ async def drive(url: str, rate: float, seconds: float, pool: Pool | None = None)
         task = asyncio.create_task(request(intended))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-    if tasks:
+    if pending is not None:
+        pending.update(tasks)
+        for task in tasks:
+            task.add_done_callback(pending.discard)
+    elif tasks:
         await asyncio.wait(tasks)
     if own:
         pool.close()
@@ -303,14 +316,20 @@ def run(url: str, rate: float, seconds: float) -> Result:
 def run_phases(url: str, phases: list[tuple[float, float]]) -> list[Result]:
     """Each ``(rate, seconds)`` in turn on one set of keep-alive connections, as a
     client with a connection pool (a load balancer) would send them: a phase starts
-    with the connections the one before it left open, not with a connection storm."""
+    with the connections the one before it left open, not with a connection storm, and
+    at once, without waiting for the last phase's unanswered requests (a pause between
+    phases would let a server drain its backlog and start each surge from rest)."""
     import uvloop
 
     async def drive_all() -> list[Result]:
         host, port = url.removeprefix("http://").split(":")
         pool = Pool(host, int(port))
+        pending: set[asyncio.Task[None]] = set()
         try:
-            return [await drive(url, rate, seconds, pool) for rate, seconds in phases]
+            results = [await drive(url, rate, seconds, pool, pending) for rate, seconds in phases]
+            if pending:
+                await asyncio.wait(set(pending))
+            return results
         finally:
             pool.close()
 

@@ -144,9 +144,9 @@ class LoopMonitor:
         try:
             state = self.state
             gil = state.gil_starved == start
-            # The thread-pool jobs running now: if the watchdog's stack of this block
-            # holds no app frame while they ran, the block is theirs (the GIL).
-            busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
+            # The thread-pool jobs running now or ended during the block: if the stack
+            # the watchdog took holds no app frame while they ran, it is theirs (the GIL).
+            busy = tuple(threadpool.jobs.busy_routes(self.route_label, start).items())
             # The route stays on the event: the watchdog has the final word (a stack
             # with a frame of the app, or none at all, overrules the clocks).
             route = self.route_label(ledger)
@@ -230,7 +230,7 @@ class LoopMonitor:
                 gil = state.gil_starved == state.last_beat
                 label = GIL_CULPRIT if gil else NO_REQUEST
                 stalled = self._stall(due, now, None, label)
-                busy = tuple(threadpool.jobs.busy_routes(self.route_label).items())
+                busy = tuple(threadpool.jobs.busy_routes(self.route_label, due).items())
                 event = BlockEvent("beat", state.last_beat, due, now, None, stalled, gil=gil,
                                    busy_routes=busy)  # fmt: skip
                 self._late = event

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from time import monotonic, perf_counter
@@ -49,6 +49,8 @@ logger = logging.getLogger("poise")
 
 #: A starvation that goes on is logged again at most this often.
 STARVED_LOG_INTERVAL: Final = 60.0
+#: How many finished jobs are remembered, for the routes that ran during a block.
+RECENT: Final = 256
 
 
 class Jobs:
@@ -67,16 +69,30 @@ class Jobs:
         self.finished = 0
         self.last_finished = 0.0
         self.orphaned = 0
+        # The last RECENT jobs to end: (when, ledger). Appended by the worker threads
+        # (a deque's append is atomic); read for the jobs that ran during a block.
+        self.recent: deque[tuple[float, Ledger | None]] = deque(maxlen=RECENT)
 
     def ledgers(self) -> list[Ledger | None]:
         """The ledger of each running job (``None`` for jobs outside any request)."""
         # One C-level copy under the GIL: safe to call from the watchdog thread.
         return list(self.running.values())
 
-    def busy_routes(self, label: Callable[[Ledger], str]) -> dict[str, int]:
-        """How many running jobs each request route holds (loop thread)."""
+    def busy_routes(
+        self, label: Callable[[Ledger], str], since: float | None = None
+    ) -> dict[str, int]:
+        """How many jobs each request route holds now, and (with ``since``, a
+        ``perf_counter`` time) how many of its jobs ended since then (loop thread).
+
+        A block's culprits are the jobs that ran while it lasted: by the time it ends,
+        those that starved the loop of the GIL may have just finished (the threads of a
+        closed-loop crowd between two requests), and the jobs running at that instant
+        alone can be none at all."""
         counts: Counter[str] = Counter()
-        for ledger in self.ledgers():
+        ledgers = self.ledgers()
+        if since is not None:
+            ledgers.extend(ledger for ended, ledger in list(self.recent) if ended >= since)
+        for ledger in ledgers:
             counts["<no request>" if ledger is None else label(ledger)] += 1
         return dict(counts.most_common())
 
@@ -127,6 +143,7 @@ def instrument() -> Callable[[], None]:
                 # threads only delays the starvation watch's "a job finished" by one.
                 jobs.finished += 1
                 jobs.last_finished = ended
+                jobs.recent.append((ended, ledger))
                 if ledger is not None:
                     ledger.threadpool_queue += started - queued
                     ledger.threadpool_run += ended - started

@@ -16,7 +16,7 @@ from poise.loop.incidents import (
     format_incident,
     is_library_file,
 )
-from poise.loop.watchdog import _common_stack, _Sample
+from poise.loop.watchdog import _block_stack, _common_stack, _Sample
 
 
 def incident(line: int = 10, *, route: str | None = "GET /a", duration: float = 0.3) -> Incident:
@@ -188,6 +188,46 @@ def test_common_stack_keeps_the_frames_that_stayed_the_same() -> None:
     ]
     other_call = [*moving, _Sample(("step", 1.0), 0.4, 0, ((9, handler, 11), (1, runner, 1)))]
     assert _common_stack(other_call, frozenset({runner})) == ()
+
+
+def test_block_stack_prefers_late_samples_that_hold_the_app_frames() -> None:
+    def code(name: str, filename: str) -> types.CodeType:
+        namespace: dict[str, object] = {}
+        exec(compile(f"def {name}(): pass", filename, "exec"), namespace)
+        function = namespace[name]
+        assert isinstance(function, types.FunctionType)
+        return function.__code__
+
+    library = logging.__file__
+    runner, framework, render = (code(n, library) for n in ("run", "app", "render"))
+    handler, inner, on_the_way = (code(n, __file__) for n in ("handler", "inner", "prepare"))
+    base = ((2, framework, 5), (1, runner, 1))
+    in_handler = ((4, inner, 13), (3, handler, 10), *base)
+    samples = [
+        # Before the threshold: on its way to the blocking call.
+        _Sample(("step", 1.0), 0.06, 0, ((5, on_the_way, 7), (3, handler, 9), *base)),
+        _Sample(("step", 1.0), 0.15, 0, in_handler),
+        _Sample(("step", 1.0), 0.25, 0, in_handler),
+        # As the step ended: the handler had returned, the framework renders.
+        _Sample(("step", 1.0), 0.30, 0, ((6, render, 40), *base)),
+    ]
+    stack = _block_stack(samples, 0.1, frozenset({runner}))
+    assert [(f.function, f.line) for f in stack] == [("app", 5), ("handler", 10), ("inner", 13)]
+    # The last sample alone would have named no frame of the app's own.
+    assert all(f.library for f in _common_stack(samples[1:], frozenset({runner})))
+    # A block in library code only (no sample holds an app frame) keeps its stack.
+    only_library = [_Sample(("step", 1.0), 0.2, 0, ((6, render, 40), *base))]
+    assert [f.function for f in _block_stack(only_library, 0.1, frozenset({runner}))] == [
+        "app",
+        "render",
+    ]
+    # Only early samples: they are all there is.
+    early = samples[:1]
+    assert [f.function for f in _block_stack(early, 0.1, frozenset({runner}))] == [
+        "app",
+        "handler",
+        "prepare",
+    ]
 
 
 def test_victims_count_the_requests_queued_in_the_server_and_gil_is_its_own_kind(

@@ -43,7 +43,7 @@ from types import CodeType
 from typing import Final, Literal
 
 from poise._internal import InternalErrors
-from poise.loop.incidents import Incident, IncidentStore, StackFrame
+from poise.loop.incidents import Incident, IncidentStore, StackFrame, is_library_file
 from poise.loop.state import LoopState
 
 __all__ = ["GIL_LOOP_SHARE", "GIL_OTHERS_SHARE", "LATE_GRACE", "BlockEvent", "Watchdog"]
@@ -246,10 +246,7 @@ class Watchdog:
             self._events.popleft()
             episode = (event.kind, event.episode)
             samples = [s for s in self._samples if s.episode == episode]
-            # Samples taken before the threshold was reached may show the step on its way
-            # to the blocking call; when later ones exist, they tell where it was held.
-            late = [s for s in samples if s.held >= self._state.threshold]
-            stack = _common_stack(late or samples, self._state.machinery)
+            stack = _block_stack(samples, self._state.threshold, self._state.machinery)
             # No frame of the app's own in the stack while thread-pool jobs ran: the
             # loop thread was most likely waiting for the GIL (the CPU clocks could not
             # confirm it: too few samples). The busy routes are named instead.
@@ -269,6 +266,28 @@ class Watchdog:
                 busy_routes=event.busy_routes if gil else (),
             )
             self._incidents.add(incident)
+
+
+def _block_stack(
+    samples: Sequence[_Sample], threshold: float, machinery: frozenset[CodeType]
+) -> tuple[StackFrame, ...]:
+    """Where one block held the loop, from the samples taken during it.
+
+    Samples taken before the threshold was reached may show the step on its way to the
+    blocking call; when later ones exist, they tell where it was held. A sample taken
+    as the step was ending (the handler had returned, the framework was rendering its
+    answer) shares only the framework's frames with the others; when some samples hold
+    the app's own code, they are the ones that say where (seen in CI: a 300 ms
+    ``time.sleep`` two calls deep reported with no app frame at all).
+    """
+    late = [s for s in samples if s.held >= threshold]
+    chosen = late or list(samples)
+    in_app = [s for s in chosen if _has_app_frame(s)]
+    return _common_stack(in_app or chosen, machinery)
+
+
+def _has_app_frame(sample: _Sample) -> bool:
+    return any(not is_library_file(code.co_filename) for _id, code, _line in sample.frames)
 
 
 def _gil_starved(before: _Sample, after: _Sample) -> bool:

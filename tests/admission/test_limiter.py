@@ -25,6 +25,7 @@ from poise.admission.limiter import (
     CPU_CAP_BUSY,
     CPU_HEADROOM,
     MIN_SAMPLES,
+    RISE_WINDOWS,
     SHED_BUSY,
     SHED_GAIN,
     SMOOTHING,
@@ -647,3 +648,42 @@ def test_a_loop_just_below_congested_does_not_feed_its_own_queueing_into_the_bas
     loop.busy = CLEAR_BUSY / 2  # idle: the rise is a slower dependency's
     traffic.windows(5, latency=0.2, in_flight=limiter.capacity)
     assert limiter.long > 1.5 * base
+
+
+def test_an_arriving_crowd_does_not_raise_the_baseline_but_a_lasting_rise_does(
+    loop: Loop,
+) -> None:
+    """Regression (bench/closed_loop.py, light): after a pause the loop is not hot, and
+    the first windows of a crowd arriving on it (busy, not yet congested) showed the
+    crowd's own queueing; the baseline followed it and the limit the congested loop
+    settled at stayed a half higher for good. A rise on a busy loop now counts as a
+    slower dependency only once it has lasted more than RISE_WINDOWS windows."""
+    limiter, traffic = warmed(loop)
+    base = limiter.long
+    assert base is not None
+    loop.busy = CAPPING
+    traffic.windows(RISE_WINDOWS, latency=0.15, in_flight=limiter.capacity)
+    loop.busy = SATURATED  # the crowd has arrived: the loop is the bottleneck
+    traffic.windows(5, latency=0.15, in_flight=limiter.capacity)
+    assert limiter.long == pytest.approx(base)
+
+    # On a busy loop that stays below congestion, a rise that lasts is followed.
+    limiter, traffic = warmed(loop)
+    loop.busy = CAPPING
+    traffic.windows(RISE_WINDOWS, latency=0.15, in_flight=limiter.capacity)
+    assert limiter.long == pytest.approx(base)
+    traffic.windows(10, latency=0.15, in_flight=limiter.capacity)
+    assert limiter.long == pytest.approx(0.15, rel=0.05)
+
+    # A window back at the baseline starts the count again.
+    limiter, traffic = warmed(loop)
+    for _ in range(3):
+        traffic.windows(RISE_WINDOWS, latency=0.15, in_flight=limiter.capacity)
+        traffic.windows(1, latency=0.1, in_flight=limiter.capacity)
+    assert limiter.long == pytest.approx(base)
+
+    # On a loop with room, at once.
+    limiter, traffic = warmed(loop)
+    loop.busy = IDLE
+    traffic.windows(1, latency=0.15, in_flight=limiter.capacity)
+    assert limiter.long > base

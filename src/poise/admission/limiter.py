@@ -114,6 +114,11 @@ SHED_BUSY: Final = 0.95
 SHED_GAIN: Final = 2.0
 # How fast the baseline follows a latency rise the loop is not causing.
 FOLLOW: Final = 0.3
+# A rise seen while the loop is busier than CPU_CAP_BUSY (but not congested) is followed
+# only once it has lasted more than this many windows in a row: a crowd arriving on a
+# loop that idled a moment before is not hot yet, and its first windows' queueing is
+# the loop's own, not a slower dependency's.
+RISE_WINDOWS: Final = 5
 # Samples kept per window at most (every n-th beyond): bounds the sort.
 MAX_SAMPLES: Final = 512
 
@@ -154,6 +159,7 @@ class GradientLimiter:
         self._max_in_flight = 0
         self._dropped = False
         self._hot = False
+        self._rising = 0  # windows in a row of a rise the baseline has not followed
         # Set by admission while it sheds an open-loop overload (modes shed and probe).
         self.shedding = False
         # While shedding: the whole number of requests admitted in this window, and the
@@ -339,11 +345,21 @@ class GradientLimiter:
             # The first windows: a plain mean, so one odd window does not set the base.
             n = self._windows
             long = short if long is None else long + (short - long) / n
-        elif short < long:
+        elif short <= long:
             long += (short - long) * FOLLOW  # faster: latency recovered
+            self._rising = 0
         elif not congested and not refusing and not self._hot:
-            # A slower dependency, not our loop (nor the loop's refusals).
-            long += (short - long) * FOLLOW
+            # A slower dependency, not our loop (nor the loop's refusals). On a loop
+            # with room, at once; on a busy one, once it has lasted: a closed-loop crowd
+            # arriving after a pause (wrk restarting, a deploy) first shows 80-90 % busy
+            # windows whose latency is its own queueing, and a baseline that followed
+            # them raised the limit the loop settles at for good (bench/closed_loop.py,
+            # light: the 50-connection limit 15 before 200 connections, 22 after).
+            self._rising += 1
+            if busy < CPU_CAP_BUSY or self._rising > RISE_WINDOWS:
+                long += (short - long) * FOLLOW
+        else:
+            self._rising = 0
         self.long = long
         if self.warming:
             self._peak = max(self._peak, used)

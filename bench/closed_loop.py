@@ -55,7 +55,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.overload import _can_pin, server  # noqa: E402
+from bench.overload import ADMIN_HEADERS, _can_pin, server  # noqa: E402
 
 LUA = ROOT / "bench" / "wrk_latency.lua"
 PHASES = (4, 50, 200, 50)
@@ -133,7 +133,7 @@ class Sampler(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(timeout=2) as client:
+        with httpx.Client(timeout=2, headers=ADMIN_HEADERS) as client:
             while not self._done.wait(SAMPLE_EVERY):
                 try:
                     stats = client.get(self.url + "/_poise/api/stats").json()
@@ -174,7 +174,8 @@ def run_variant(app: str, variant: str, extra: tuple[str, ...], seconds: float) 
         samples = sampler.stop() if sampler is not None else []
         final = None
         if sampler is not None:
-            final = httpx.get(url + "/_poise/api/stats", timeout=5).json().get("admission")
+            stats = httpx.get(url + "/_poise/api/stats", timeout=5, headers=ADMIN_HEADERS).json()
+            final = stats.get("admission")
     return {"phases": phases, "phase_starts": starts, "samples": samples, "final": final}
 
 

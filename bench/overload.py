@@ -72,6 +72,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The admin token the bench's servers get, and the header that reads their stats.
+BENCH_TOKEN = "poise-bench-admin-token"
+ADMIN_HEADERS = {"Authorization": f"Bearer {BENCH_TOKEN}"}
+
+
 @contextlib.contextmanager
 def server(
     app: str,
@@ -89,7 +94,8 @@ def server(
     ]  # fmt: skip
     if _can_pin():
         command = ["taskset", "-c", "0", *command]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})})
+    environment = {**os.environ, "POISE_ADMIN_TOKEN": BENCH_TOKEN, **(env or {})}
+    process = subprocess.Popen(command, cwd=ROOT, env=environment)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -360,7 +366,8 @@ def capacity(url: str, slo: float, start: float, seconds: float) -> tuple[float,
 
 def limit_stats(url: str) -> dict[str, Any] | None:
     try:
-        return httpx.get(url + "/_poise/api/stats", timeout=2).json().get("admission")  # type: ignore[no-any-return]
+        stats = httpx.get(url + "/_poise/api/stats", timeout=2, headers=ADMIN_HEADERS).json()
+        return stats.get("admission")  # type: ignore[no-any-return]
     except (httpx.HTTPError, ValueError):
         return None
 

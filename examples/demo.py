@@ -200,6 +200,11 @@ def main() -> int:
         with uvicorn("examples.shop.payments:app", payments_port, env, work / "payments.log"):
             env["PAYMENTS_URL"] = f"http://127.0.0.1:{payments_port}"
             shop_log = work / "shop.log"
+            # The admin data, read the way an operator on the host reads it: through
+            # the admin port (docs/security.md).
+            admin_port = free_port()
+            env["POISE_ADMIN_PORT"] = str(admin_port)
+            admin = f"http://127.0.0.1:{admin_port}"
             with uvicorn(f"examples.shop.{args.app}:app", free_port(), env, shop_log) as url:
                 console.print(
                     f"sending {args.orders} orders, then ~{args.requests} requests, "
@@ -215,10 +220,10 @@ def main() -> int:
                     )
                 )
                 elapsed = time.perf_counter() - started
-                stats = httpx.get(f"{url}/_poise/api/stats").json()
+                stats = httpx.get(f"{admin}/_poise/api/stats").json()
                 ready = httpx.get(f"{url}/readyz")
-                health = httpx.get(f"{url}/healthz").json()  # loopback: the full detail
-                slowest = httpx.get(f"{url}/_poise/api/requests", params={"slowest": 5}).json()
+                health = httpx.get(f"{admin}/healthz").json()  # the admin port: in full
+                slowest = httpx.get(f"{admin}/_poise/api/requests", params={"slowest": 5}).json()
 
         total = sum(statuses.values())
         summary = ", ".join(f"{n}x {code}" for code, n in sorted(statuses.items()))

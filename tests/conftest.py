@@ -26,12 +26,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+#: Every test's apps (in-process and uvicorn processes) get this admin token, so a test
+#: reads admin data on the app's port by sending ADMIN_HEADERS; the tests of the access
+#: rule itself remove it.
+ADMIN_TOKEN = "poise-tests-admin-token"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @pytest.fixture(autouse=True)
 def clean_poise_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No POISE_* variable of the developer's shell leaks into a test's settings."""
+    """No POISE_* variable of the developer's shell leaks into a test's settings; the
+    tests' admin token is set."""
     for name in list(os.environ):
         if name.startswith("POISE_") and name != "POISE_REQUIRE_SERVICES":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("POISE_ADMIN_TOKEN", ADMIN_TOKEN)
 
 
 def free_port() -> int:
@@ -48,6 +57,9 @@ class Server:
     base_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    #: The admin port's URL (POISE_ADMIN_PORT, set for every server): admin data without
+    #: a token, as an operator on the host reads it.
+    admin_url: str = ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -100,6 +112,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     ) -> Server:
         """``runner``: ``uvicorn`` (plain) or ``poise`` (``poise run``, with the drain)."""
         port = free_port()
+        admin_port = free_port()
+        env = {"POISE_ADMIN_PORT": str(admin_port), **(env or {})}
         log = tmp_path / f"{runner}-{port}.log"
         launcher = ["uvicorn", target, "--lifespan", "on"]
         if runner == "poise":
@@ -111,9 +125,11 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         ]  # fmt: skip
         with log.open("wb") as out:
             process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+                command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}
             )
-        server = Server(f"http://127.0.0.1:{port}", process, log)
+        server = Server(
+            f"http://127.0.0.1:{port}", process, log, f"http://127.0.0.1:{env['POISE_ADMIN_PORT']}"
+        )
         started.append(server)
         deadline = time.monotonic() + 30
         while True:

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ADMIN_HEADERS
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -30,6 +32,6 @@ async def test_python_examples_build_a_poised_app(doc: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             if "get_order" in namespace:
                 assert (await http.get("/orders/7")).json() == {"order_id": 7}
-            stats = (await http.get(f"{prefix}/api/stats")).json()
+            stats = (await http.get(f"{prefix}/api/stats", headers=ADMIN_HEADERS)).json()
         if "get_order" in namespace:
             assert stats["routes"]["GET /orders/{order_id}"]["count"] == 1

@@ -17,10 +17,13 @@ from starlette.testclient import TestClient
 
 from poise import AlreadyInstalledError, InstallError, Poise, Settings, SettingsError
 from poise.types import Receive, Scope, Send
+from tests.conftest import ADMIN_HEADERS
 
 
 def client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test", headers=ADMIN_HEADERS
+    )
 
 
 async def routes_of(http: httpx.AsyncClient) -> dict[str, Any]:

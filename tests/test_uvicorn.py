@@ -17,7 +17,7 @@ pytestmark = pytest.mark.uvicorn
 
 
 def ledgers(server: Server, **params: Any) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.base_url}/_poise/api/requests", params=params)
+    response = httpx.get(f"{server.admin_url}/_poise/api/requests", params=params)
     response.raise_for_status()
     items: list[dict[str, Any]] = response.json()["requests"]
     return items
@@ -39,7 +39,7 @@ def test_lifespan_of_app_runs_and_poise_serves(
     log = tmp_path / "lifespan.log"
     server = serve("shopfront:app", env={"LIFESPAN_LOG": str(log)})
     assert log.read_text() == "app startup\n"
-    stats = httpx.get(f"{server.base_url}/_poise/api/stats").json()
+    stats = httpx.get(f"{server.admin_url}/_poise/api/stats").json()
     assert stats["phase"] == "serving"
     assert server.stop() in CLEAN_STOP
     assert log.read_text() == "app startup\napp shutdown\n"
@@ -52,7 +52,7 @@ def test_route_template_status_and_error(serve: Callable[..., Server]) -> None:
     assert httpx.get(f"{server.base_url}/no/such/page").status_code == 404
     assert httpx.get(f"{server.base_url}/boom").status_code == 500
 
-    routes = httpx.get(f"{server.base_url}/_poise/api/stats").json()["routes"]
+    routes = httpx.get(f"{server.admin_url}/_poise/api/stats").json()["routes"]
     assert routes["GET /orders/{order_id}"]["count"] == 1
     assert routes["GET /orders/{order_id}"]["errors"] == 0
     assert routes["GET <unmatched>"]["count"] == 1
@@ -93,7 +93,7 @@ def test_client_disconnect_mid_stream(serve: Callable[..., Server]) -> None:
 def test_raw_asgi_app_without_lifespan_gets_poise(serve: Callable[..., Server]) -> None:
     server = serve("rawasgi:app")
     assert httpx.get(f"{server.base_url}/anything").text == "bare"
-    stats = httpx.get(f"{server.base_url}/_poise/api/stats").json()
+    stats = httpx.get(f"{server.admin_url}/_poise/api/stats").json()
     assert stats["phase"] == "serving"
     # A raw app has no routes to name: its requests are unmatched, but counted.
     assert stats["routes"]["GET <unmatched>"]["count"] == 1

@@ -6,7 +6,9 @@ component; the components themselves receive plain arguments.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from typing import Any, Final, Literal
 
@@ -29,7 +31,8 @@ from poise.loop.monitor import BEAT_INTERVAL, LoopMonitor
 from poise.loop.threadpool import limiter_stats, orphaned_thread_work
 from poise.middleware.core import PoiseMiddleware
 from poise.middleware.lifespan import Lifespan
-from poise.observe.api import AdminAPI
+from poise.observe.admin_port import AdminPortServer
+from poise.observe.api import AdminAPI, is_loopback
 from poise.observe.stats import RequestStats
 from poise.routing import RouteTemplates
 from poise.settings import Settings
@@ -41,6 +44,8 @@ __all__ = ["Phase", "Poise"]
 _MARK: Final = "__poise__"
 
 Phase = Literal["created", "starting", "serving", "stopped"]
+
+logger = logging.getLogger("poise")
 
 
 class Poise:
@@ -143,6 +148,7 @@ class Poise:
             health=self.settings.healthz_path,
         )
         self.probe_server: ProbeServer | None = None
+        self.admin_server: AdminPortServer | None = None
         self._admin = AdminAPI(
             token=self.settings.admin_token,
             stats=self.stats,
@@ -180,16 +186,27 @@ class Poise:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
 
+    def _endpoints(self) -> dict[str, ASGIApp]:
+        """poise's own endpoints on the app's port: the probes, /healthz, the admin API."""
+        health = HealthEndpoints(self.health, self._health_paths, self._admin.allowed)
+        return {**health.endpoints(), **self._admin.endpoints(self.settings.admin_prefix)}
+
+    def _admin_port_endpoints(self) -> dict[str, ASGIApp]:
+        """What the admin port serves: the admin API and /healthz (in full there)."""
+        endpoints = self._admin.endpoints(self.settings.admin_prefix)
+        healthz = self._health_paths.health
+        if healthz is not None:
+            health = HealthEndpoints(self.health, self._health_paths, self._admin.allowed)
+            endpoints[healthz] = health.endpoints()[healthz]
+        return endpoints
+
     def _wrap(self, inner: ASGIApp) -> ASGIApp:
         return PoiseMiddleware(
             inner,
             templates=self._templates,
             sinks=[self.requests.record],
             errors=self.errors,
-            endpoints={
-                **HealthEndpoints(self.health, self._health_paths, self._admin.allowed).endpoints(),
-                **self._admin.endpoints(self.settings.admin_prefix),
-            },
+            endpoints=self._endpoints(),
             lifespan=Lifespan(
                 startup=self._startup,
                 started=self._started,
@@ -217,6 +234,18 @@ class Poise:
             server = ProbeServer(self.health, self._health_paths, self.settings.probe_host, port)
             if server.start():
                 self.probe_server = server
+        admin_port = self.settings.admin_port
+        if admin_port is not None and self.admin_server is None:
+            admin = AdminPortServer(
+                self._admin_port_endpoints(), self.settings.admin_host, admin_port
+            )
+            if admin.start(asyncio.get_running_loop()):
+                self.admin_server = admin
+                host = self.settings.admin_host
+                if host != "localhost" and not is_loopback(host):
+                    logger.warning("poise: the admin port listens on %s, not a loopback "
+                                   "address; it still answers clients on this host only",
+                                   host)  # fmt: skip
 
     async def _started(self) -> None:
         self.phase = "serving"
@@ -236,6 +265,9 @@ class Poise:
         if server is not None:
             # First: a probe arriving now must not start check runs on closing clients.
             await anyio.to_thread.run_sync(server.stop)
+        admin, self.admin_server = self.admin_server, None
+        if admin is not None:
+            await anyio.to_thread.run_sync(admin.stop)
         await self.health.stop()
         if self.monitor is not None:
             await self.monitor.stop()

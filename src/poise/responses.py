@@ -57,8 +57,7 @@ async def send_problem(
 ) -> None:
     """Send an RFC 9457 ``application/problem+json`` error response.
 
-    ``detail`` is omitted when ``None``: some answers (403 from the admin API) must not
-    say why.
+    ``detail`` is omitted when ``None``.
     """
     problem: dict[str, Any] = {
         "type": "about:blank",

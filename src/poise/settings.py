@@ -276,9 +276,23 @@ class Settings:
     admin_token: str | None = _setting(
         None,
         _TOKEN,
-        "When set, the admin API requires 'Authorization: Bearer <token>' from every "
-        "client; when unset, it answers loopback clients only.",
+        "Opens the admin data (the admin API, /healthz in full) on any port to requests "
+        "carrying 'Authorization: Bearer <token>'. Unset: on the app's port nobody reads "
+        "it; see admin_port.",
         secret=True,
+    )
+    admin_port: int | None = _setting(
+        None,
+        _PORT,
+        "Also serve the admin data on this port, bound to admin_host, without a token to "
+        "clients on this host (loopback addresses): a listener no proxy forwards to, "
+        "unlike the app's port. Unset: off (the token is then the only way in).",
+    )
+    admin_host: str = _setting(
+        "127.0.0.1",
+        _HOST,
+        "The address the admin port listens on. Keep it a loopback address (127.0.0.1 "
+        "or ::1): bound anywhere else, it still answers loopback clients only.",
     )
     recent_requests: int = _setting(
         DEFAULT_RECENT_REQUESTS,

@@ -14,6 +14,7 @@ import poise
 from poise import Poise
 from poise.admission.policy import CRITICAL, DEFAULT, SHEDDABLE
 from poise.errors import SettingsError
+from tests.conftest import ADMIN_HEADERS
 
 DOC = Path(__file__).parents[2] / "docs" / "admission.md"
 
@@ -29,7 +30,7 @@ async def test_the_example_app() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         assert (await client.post("/checkout")).json() == {"status": "paid"}
         assert (await client.get("/reports/daily")).json() == {"status": "ready"}
-        stats = (await client.get("/_poise/api/stats")).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
     assert stats["admission"]["enabled"] is True
     assert stats["admission"]["in_flight"] == 0
     policies = guard._policies

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import ADMIN_HEADERS, Server
 
 pytestmark = [pytest.mark.uvicorn]
 
@@ -146,7 +146,9 @@ class Side:
 
     async def read_short_ledgers(self) -> None:
         """The short requests' ledgers (the ring keeps every request of the test)."""
-        response = await self.client.get("/_poise/api/requests", params={"limit": RING})
+        response = await self.client.get(
+            "/_poise/api/requests", params={"limit": RING}, headers=ADMIN_HEADERS
+        )
         self.short_ledgers = [i for i in response.json()["requests"] if i["route"] == "/short"]
 
 
@@ -176,7 +178,9 @@ async def drive(bare_server: Server, poised_server: Server) -> tuple[Side, Side]
         for side in sides:
             for _ in range(300):  # sequential: the limit learns a concurrency of 1 (its floor)
                 assert (await side.client.get("/short")).status_code == 200
-        admission = (await client.get("/_poise/api/stats")).json()["admission"]
+        admission = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()[
+            "admission"
+        ]
         assert admission["warming_up"] is False
         assert admission["limit"] == admission["min_limit"] == CLIENTS
 
@@ -219,7 +223,9 @@ async def drive(bare_server: Server, poised_server: Server) -> tuple[Side, Side]
                 for side, held in zip(sides, helds, strict=True):
                     side.uploads_done = held.uploads_done
                     side.upload_statuses = held.upload_statuses
-                poised.during = (await client.get("/_poise/api/stats")).json()
+                poised.during = (
+                    await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)
+                ).json()
                 await poised.read_short_ledgers()
         finally:
             stop_polling.set()

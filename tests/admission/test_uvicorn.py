@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import ADMIN_HEADERS, Server
 
 pytestmark = [pytest.mark.uvicorn, pytest.mark.anyio]
 
@@ -42,13 +42,13 @@ async def test_over_the_limit_is_shed_with_retry_after_without_entering(
         await asyncio.sleep(0.3)  # both admitted and sleeping: the limit (2) is reached
         extra = [asyncio.create_task(get(client, "/slow")) for _ in range(3)]
         # poise's own endpoints bypass admission: stats answer during the overload.
-        stats = (await client.get("/_poise/api/stats")).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
         assert stats["admission"]["limit"] == 2
         assert stats["admission"]["in_flight"] == 2
         shed = await asyncio.gather(*extra)
         done = await asyncio.gather(*busy)
         entered = (await client.get("/entered")).json()
-        stats = (await client.get("/_poise/api/stats")).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
 
     assert [r.status_code for r in done] == [200, 200]
     assert [r.status_code for r in shed] == [503, 503, 503]
@@ -85,10 +85,12 @@ async def test_a_crowd_over_the_limit_is_held_and_served_not_shed(
             asyncio.create_task(get(client, "/slow", params={"seconds": 0.1})) for _ in range(3)
         ]
         await asyncio.sleep(0.1)
-        during = (await client.get("/_poise/api/stats")).json()["admission"]
+        during = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()["admission"]
         responses = await asyncio.gather(*busy, *extra)
-        stats = (await client.get("/_poise/api/stats")).json()
-        ledgers = (await client.get("/_poise/api/requests", params={"limit": 10})).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
+        ledgers = (
+            await client.get("/_poise/api/requests", params={"limit": 10}, headers=ADMIN_HEADERS)
+        ).json()
 
     assert (during["queued"], during["queue_mode"]) == (3, "hold")
     assert [r.status_code for r in responses] == [200] * 5
@@ -147,7 +149,7 @@ async def test_a_sync_route_past_its_deadline_gets_504_and_its_thread_is_counted
         started = time.perf_counter()
         late = await client.get("/sync-slow", params={"seconds": 0.6})
         elapsed = time.perf_counter() - started
-        stats = (await client.get("/_poise/api/stats")).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
     assert quick.status_code == 200
     # poise.remaining() works in the thread pool too (the request's context is copied).
     assert 0.1 < quick.json()["remaining_at_start"] <= 0.2
@@ -198,7 +200,7 @@ async def test_deadline_cancels_a_postgres_query_and_frees_the_pool(
             quick = await client.get("/pg-quick")  # the same pool of one, right away
             assert quick.json() == {"value": 1}
             assert time.perf_counter() - started < 1.0
-            stats = (await client.get("/_poise/api/stats")).json()
+            stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
     finally:
         await watcher.close()
     assert stats["admission"]["deadline_total"] == 1
@@ -272,7 +274,7 @@ async def test_deadline_header_bad_values_are_ignored_and_counted(
                                  headers={"x-request-deadline": "0.1"})  # fmt: skip
         expired = await client.get("/slow", headers={"x-request-deadline": "0"})
         none = (await client.get("/budget")).json()
-        stats = (await client.get("/_poise/api/stats")).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
         entered = (await client.get("/entered")).json()
     assert stats["admission"]["deadline_header_ignored_total"] == 6
     assert 0.5 < budget["remaining"] <= 0.8 + 1e-9
@@ -295,5 +297,5 @@ async def test_deadline_after_the_response_started_closes_the_connection(
             with pytest.raises(httpx.RemoteProtocolError):  # closed mid-body
                 await response.aread()
         assert time.perf_counter() - started < 2.0
-        stats = (await client.get("/_poise/api/stats")).json()
+        stats = (await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)).json()
     assert stats["routes"]["GET /stream"]["deadline"] == 1

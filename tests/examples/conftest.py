@@ -24,6 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.conftest import ADMIN_HEADERS
 from tests.lifespan import running
 
 POSTGRES: Final = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -147,7 +148,9 @@ def open_shop(report_dir: Path) -> OpenShop:
         transport = httpx.ASGITransport(app=app)
         async with (
             running(app),
-            httpx.AsyncClient(transport=transport, base_url="http://shop.test") as client,
+            httpx.AsyncClient(
+                transport=transport, base_url="http://shop.test", headers=ADMIN_HEADERS
+            ) as client,
         ):
             yield Shop(client, report_dir, os.environ["PAYMENTS_URL"])
 

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, Server, free_port
+from tests.conftest import ADMIN_HEADERS, REQUIRE_SERVICES, Server, free_port
 from tests.health import rawhttp
 
 pytestmark = [pytest.mark.uvicorn, pytest.mark.anyio]
@@ -107,7 +107,9 @@ async def test_redis_dies_and_comes_back(
     # TTL + timeout, plus the ticker's period (0.25 s: when an expired check is rerun)
     # and a little for the probe itself.
     assert took <= 0.5 + 0.5 + 0.25 + 0.5
-    health = (await rawhttp.get(port, "/healthz")).json()  # loopback: the full detail
+    health = (
+        await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)
+    ).json()  # the token: in full
     assert health["status"] == "fail"
     assert health["checks"]["redis"][0]["status"] == "fail"
     assert "redis" in health["output"]
@@ -118,7 +120,7 @@ async def test_redis_dies_and_comes_back(
     redis_server.start()  # the same port again
     await wait_for(port, "/readyz", 200, within=10)
     assert loop.time() - unready_at >= 0.9  # the hold: degraded at least ready_hold (1 s)
-    health = (await rawhttp.get(port, "/healthz")).json()
+    health = (await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)).json()
     assert health["status"] == "pass"
     assert health["checks"]["redis:responseTime"][0]["status"] == "pass"
 
@@ -144,7 +146,7 @@ async def test_saturated_postgres_pool_is_not_ready(serve: Callable[..., Server]
     assert took <= 2.5  # the pool window (1 s) after the pool filled up
     probe = await rawhttp.get(port, "/readyz", within=2)
     assert probe.status == 503  # answered, not stuck behind the pool
-    health = (await rawhttp.get(port, "/healthz")).json()
+    health = (await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)).json()
     connections = health["checks"]["postgres:connections"][0]
     assert connections["observedValue"] == 2
     assert "pool saturated: 2/2 in use, 1 waiting" in connections["output"]
@@ -154,7 +156,7 @@ async def test_saturated_postgres_pool_is_not_ready(serve: Callable[..., Server]
     assert [a.status for a in answers] == [200, 200, 200]
     await wait_for(port, "/readyz", 200, within=5)
     for _ in range(60):  # a run after the last release: TTL 0.5 s + one 0.25 s tick
-        health = (await rawhttp.get(port, "/healthz")).json()
+        health = (await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)).json()
         if health["checks"]["postgres:connections"][0]["observedValue"] == 0:
             break
         await asyncio.sleep(0.05)
@@ -183,14 +185,14 @@ async def test_a_broken_check_is_reported_not_fatal(
     server = serve("health:app", env={"CHECK_MODE": mode})
     port = port_of(server)
     for _ in range(100):  # until a run (or its timeout) has finished
-        health = (await rawhttp.get(port, "/healthz")).json()
+        health = (await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)).json()
         if "time" in health["checks"][{"raise": "broken", "hang": "stuck"}[mode]][0]:
             break
         await asyncio.sleep(0.05)
     for path in ("/readyz", "/startupz"):
         assert (await rawhttp.get(port, path)).status == 503  # a critical check never passed
     assert (await rawhttp.get(port, "/livez")).status == 200
-    health = (await rawhttp.get(port, "/healthz")).json()
+    health = (await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)).json()
     name, reason = {
         "raise": ("broken", "ConnectionRefusedError: nobody home at 10.0.0.1:5"),
         "hang": ("stuck", "timed out after 0.3 s"),
@@ -269,7 +271,9 @@ async def test_probe_port_answers_while_the_loop_is_blocked(
     # One stall, however long, is over when it is over: ready again at once (lag takes
     # the app out only when it recurs), with the stall on record in /healthz.
     await wait_for(probe_port, "/readyz", 200, within=2)
-    lag = (await rawhttp.get(port, "/healthz")).json()["checks"]["eventloop:lag"][0]
+    lag = (await rawhttp.get(port, "/healthz", headers=ADMIN_HEADERS)).json()["checks"][
+        "eventloop:lag"
+    ][0]
     assert lag["observedValue"] >= 2500
     assert lag["status"] == "pass"
     startup = await rawhttp.get(probe_port, "/startupz")

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ADMIN_HEADERS
 from tests.lifespan import running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres, pytest.mark.redis]
@@ -28,7 +29,7 @@ async def test_the_register_checks_example() -> None:
             if (await c.get("/readyz")).status_code == 200:
                 break
             await asyncio.sleep(0.05)
-        health = (await c.get("/healthz")).json()
+        health = (await c.get("/healthz", headers=ADMIN_HEADERS)).json()
     checks = health["checks"]
     assert checks["postgres:responseTime"][0]["status"] == "pass", health
     assert checks["redis:responseTime"][0]["status"] == "pass", health

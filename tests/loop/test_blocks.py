@@ -27,14 +27,14 @@ def marker_line(path: Path, marker: str) -> int:
 
 
 def stats(server: Server) -> dict[str, Any]:
-    response = httpx.get(f"{server.base_url}/_poise/api/stats")
+    response = httpx.get(f"{server.admin_url}/_poise/api/stats")
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
 
 
 def ledgers_of(server: Server, route: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.base_url}/_poise/api/requests", params={"limit": 1000})
+    response = httpx.get(f"{server.admin_url}/_poise/api/requests", params={"limit": 1000})
     return [item for item in response.json()["requests"] if item["route"] == route]
 
 

@@ -28,14 +28,14 @@ APP_FILE = str(APPS_DIR / "gil_burner.py")
 
 
 def stats(server: Server) -> dict[str, Any]:
-    response = httpx.get(f"{server.base_url}/_poise/api/stats")
+    response = httpx.get(f"{server.admin_url}/_poise/api/stats")
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
 
 
 def ledgers(server: Server) -> list[dict[str, Any]]:
-    response = httpx.get(f"{server.base_url}/_poise/api/requests", params={"limit": 1000})
+    response = httpx.get(f"{server.admin_url}/_poise/api/requests", params={"limit": 1000})
     result: list[dict[str, Any]] = response.json()["requests"]
     return result
 

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from poise import Poise, Settings
+from tests.conftest import ADMIN_HEADERS
 from tests.lifespan import running
 
 
@@ -34,7 +35,9 @@ def build(settings: Settings | None = None) -> tuple[FastAPI, Poise]:
 
 
 def client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test", headers=ADMIN_HEADERS
+    )
 
 
 async def wait_until(predicate: Any) -> None:

@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, Server
+from tests.conftest import ADMIN_HEADERS, REQUIRE_SERVICES, Server
 
 pytestmark = [pytest.mark.uvicorn]
 
@@ -58,7 +58,7 @@ async def eventually(
 
 
 async def stats(client: httpx.AsyncClient) -> dict[str, Any]:
-    response = await client.get("/_poise/api/stats")
+    response = await client.get("/_poise/api/stats", headers=ADMIN_HEADERS)
     response.raise_for_status()
     result: dict[str, Any] = response.json()
     return result
@@ -131,7 +131,9 @@ def test_sync_session_deadlock_fails_readiness_until_it_clears(
             await eventually(unready, 2, "/readyz failing")
             reasons = (await stats(client))["health"]["reasons"]
             assert any(r.startswith("thread pool deadlocked: all 4 threads busy") for r in reasons)
-            healthz = (await client.get("/healthz")).json()  # in full: a loopback client
+            healthz = (
+                await client.get("/healthz", headers=ADMIN_HEADERS)
+            ).json()  # in full: the token
             assert "thread pool deadlocked" in healthz["output"]
             assert sum(task.done() for task in load) == answered  # still stuck meanwhile
 

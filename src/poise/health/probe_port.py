@@ -19,14 +19,11 @@ kubelet out: keep the port inside the cluster (a NetworkPolicy, docs/health.md).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
+from poise._listener import BoundedServer, DeadlineHandler, Listener
 from poise.health.endpoints import CONTENT_TYPE, HealthPaths, body
 from poise.health.state import Health
 
@@ -40,62 +37,21 @@ SOCKET_TIMEOUT: Final = 1.0
 CONNECTION_DEADLINE: Final = 1.0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(BoundedServer):
+    max_connections = MAX_CONNECTIONS
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], health: Health, routes: dict[str, str]) -> None:
         self.health = health
         self.routes = routes
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client gone mid-answer (or cut off at the deadline): nothing to report
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(DeadlineHandler):
     server: _Server
     timeout = SOCKET_TIMEOUT
+    connection_deadline = CONNECTION_DEADLINE
     server_version = "poise-probe"
-
-    def version_string(self) -> str:
-        return self.server_version  # not "poise-probe Python/3.x": nothing to fingerprint
-
-    def setup(self) -> None:
-        super().setup()
-        # The socket timeout bounds each read; this bounds the whole connection, so a
-        # client trickling a byte a second cannot keep a slot.
-        self._deadline = threading.Timer(CONNECTION_DEADLINE, self._expire)
-        self._deadline.daemon = True
-        self._deadline.start()
-
-    def finish(self) -> None:
-        self._deadline.cancel()
-        super().finish()
-
-    def _expire(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:
         self._answer(head=False)
@@ -124,11 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # probes every few seconds would flood the log
 
-
-class ProbeServer:
+class ProbeServer(Listener):
     """The probe listener's life cycle.
 
     Args:
@@ -142,9 +95,7 @@ class ProbeServer:
         kinds = {"live": paths.live, "ready": paths.ready, "startup": paths.startup}
         self._routes = {path: kind for kind, path in kinds.items() if path is not None}
         self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port: int | None = None
+        super().__init__("poise-probe-port")
 
     def start(self) -> bool:
         """Listen and serve; ``False`` (logged) when the port cannot be bound.
@@ -153,26 +104,9 @@ class ProbeServer:
         the probe port, not the app.
         """
         try:
-            server = _Server(self._address, self._health, self._routes)
+            self._serve(lambda: _Server(self._address, self._health, self._routes))
         except OSError as exc:
             logger.warning("poise: probe port %s:%s not available (%s); probes are served "
                            "on the app's own port only", *self._address, exc)  # fmt: skip
             return False
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2},
-            name="poise-probe-port", daemon=True,
-        )  # fmt: skip
-        self._thread.start()
         return True
-
-    def stop(self) -> None:
-        """Stop listening (blocks up to one poll interval: call it off the loop)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None

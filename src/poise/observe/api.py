@@ -1,15 +1,21 @@
 """The admin API: ``{prefix}/api/stats`` and ``{prefix}/api/requests``.
 
-It exposes internals (routes, timings, later stacks), so it answers only:
+It exposes internals (routes, timings, stacks, health checks' errors), so it answers
+only (the one rule of every admin surface: these endpoints and the detailed
+``/healthz``):
 
-* when ``admin_token`` is set: requests carrying ``Authorization: Bearer <token>``
-  (compared in constant time), from anywhere, loopback included;
-* otherwise: clients on a loopback address whose request carries no forwarding header
-  (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``), since a reverse proxy on the same
-  host makes every outside client look like 127.0.0.1.
+* a request carrying ``Authorization: Bearer <admin_token>`` (the scheme in any case,
+  as RFC 9110 allows; the token compared in constant time), on any port, from anywhere;
+* without the token, a request that came in through the **admin port**
+  (:mod:`poise.observe.admin_port`, a listener of its own bound to loopback) from a
+  loopback address (``127.0.0.0/8``, ``::1``, ``::ffff:127.x.y.z``) and carrying no
+  forwarding header.
 
-Anything else gets ``403`` with no detail. A missing ``scope["client"]`` (a Unix
-socket, where a proxy is the usual peer) is not loopback: the API fails closed.
+On the app's own port the peer address is never evidence: a proxy on the same host
+connects from 127.0.0.1 and may add no header (nginx's default ``proxy_pass``, HAProxy
+or stunnel in TCP mode, socat, a mesh sidecar), and the ``Host`` header is whatever the
+proxy sends. Anything else gets ``403`` with a detail that says how to get access and
+nothing else. A missing ``scope["client"]`` (a Unix socket) is not loopback.
 """
 
 from __future__ import annotations
@@ -21,12 +27,23 @@ from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from poise.observe.admin_port import ADMIN_PORT_SCOPE_KEY
 from poise.responses import send_json, send_problem
 from poise.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["AdminAPI", "is_loopback"]
+__all__ = ["FORBIDDEN_DETAIL", "AdminAPI", "is_loopback"]
 
-_FORWARDING_HEADERS: Final = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
+# Headers a proxy or CDN uses to pass the original client on: a request through the admin
+# port carrying any of them came through a proxy someone pointed at it.
+_FORWARDING_HEADERS: Final = frozenset({
+    b"forwarded", b"x-forwarded-for", b"x-real-ip", b"true-client-ip", b"cf-connecting-ip",
+    b"x-client-ip", b"x-cluster-client-ip", b"fastly-client-ip", b"x-original-forwarded-for",
+})  # fmt: skip
+#: The 403 detail: how to get access, nothing about what is there.
+FORBIDDEN_DETAIL: Final = (
+    "admin data needs 'Authorization: Bearer <token>' (POISE_ADMIN_TOKEN), or a request "
+    "from this host to the admin port (POISE_ADMIN_PORT)"
+)
 _READ_METHODS: Final = frozenset({"GET", "HEAD"})
 DEFAULT_REQUESTS_LIMIT: Final = 50
 
@@ -35,17 +52,29 @@ DEFAULT_REQUESTS_LIMIT: Final = 50
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an address as a server puts it in ``scope["client"]``) is loopback."""
     try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback  # a dual-stack socket's IPv4 client
+    return address.is_loopback
+
+
+def _bearer(value: bytes) -> bytes | None:
+    """The credentials of an ``Authorization: Bearer <token>`` value (any case of the
+    scheme, as RFC 9110 allows), or ``None``."""
+    scheme, _, credentials = value.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return credentials.strip()
 
 
 class AdminAPI:
     """The admin endpoints, as raw ASGI handlers.
 
     Args:
-        token: the bearer token required from every client, or ``None`` for
-            loopback-only access.
+        token: the bearer token that opens the API on any port, or ``None``: then only
+            loopback clients of the admin port read it.
         stats: builds the ``/api/stats`` document.
         requests: ``(slowest, limit) -> ledgers as dicts``: the ``slowest`` slowest when
             it is given, else the ``limit`` most recent.
@@ -60,7 +89,7 @@ class AdminAPI:
         requests: Callable[[int | None, int], list[dict[str, Any]]],
         ring_size: int,
     ) -> None:
-        self._token = None if token is None else f"Bearer {token}".encode()
+        self._token = None if token is None else token.encode()
         self._stats = stats
         self._requests = requests
         self._ring_size = ring_size
@@ -73,15 +102,19 @@ class AdminAPI:
         }
 
     def allowed(self, scope: Scope) -> bool:
-        """Whether this request may read the admin API (see the module docstring)."""
+        """Whether this request may read admin data (see the module docstring)."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-        if self._token is not None:
-            given = b""
+        token = self._token
+        if token is not None:
             for name, value in headers:
                 if name == b"authorization":
-                    given = value
+                    given = _bearer(value)
+                    # Constant time over the token's bytes, whatever was sent.
+                    if given is not None and hmac.compare_digest(given, token):
+                        return True
                     break
-            return hmac.compare_digest(given, self._token)
+        if scope.get(ADMIN_PORT_SCOPE_KEY) is not True:
+            return False
         client = scope.get("client")
         if not client or not is_loopback(str(client[0])):
             return False
@@ -90,7 +123,7 @@ class AdminAPI:
     async def _guard(self, scope: Scope, send: Send) -> bool:
         head = scope.get("method") == "HEAD"
         if not self.allowed(scope):
-            await send_problem(send, 403, head=head)
+            await send_problem(send, 403, detail=FORBIDDEN_DETAIL, head=head)
             return False
         if scope.get("method") not in _READ_METHODS:
             await send_problem(

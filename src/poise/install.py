@@ -338,6 +338,7 @@ class Poise:
             "state": health.state,
             "reasons": list(health.reasons),
             "probe_port": None if self.probe_server is None else self.probe_server.port,
+            "admin_port": None if self.admin_server is None else self.admin_server.port,
             "checks": {
                 name: {
                     "critical": check.critical,

@@ -171,6 +171,7 @@ async def test_the_admin_port_serves_admin_data_without_a_token(no_token: None) 
         assert poise.admin_server.port == port
     assert stats.status_code == 200
     assert stats.json()["routes"]["GET /items/{item_id}"]["count"] == 1
+    assert stats.json()["health"]["admin_port"] == port
     assert recent.json()["requests"][0]["route"] == "/items/{item_id}"
     assert health.status_code == 200
     assert "checks" in health.json()  # in full

@@ -4,21 +4,28 @@ against real PostgreSQL, Redis and HTTP servers."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from poise.health import Check, Observation, http, postgres, redis
+from poise.health.checks import MAX_OUTPUT
 from tests.conftest import REQUIRE_SERVICES, free_port
 
 pytestmark = pytest.mark.anyio
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+OUT_OF_RANGE = "observed value out of range: more than 1e+15 in magnitude"
 
 
 async def test_concurrent_callers_share_one_run() -> None:
@@ -123,6 +130,9 @@ async def test_sync_check_runs_off_the_loop() -> None:
         ("yes", "fail", "TypeError: a health check returned str: expected None, a bool, "
                         "or Observation(s)"),
         (Observation("ratio", float("nan")), "fail", "observed value nan is not a finite number"),
+        (Observation("x", 10**5000), "fail", OUT_OF_RANGE),
+        (Observation("x", -(10**16)), "fail", OUT_OF_RANGE),
+        (Observation("x", 1e300), "fail", OUT_OF_RANGE),
     ],
 )  # fmt: skip
 async def test_what_a_check_returns(returned: Any, status: str, output: str | None) -> None:
@@ -131,6 +141,43 @@ async def test_what_a_check_returns(returned: Any, status: str, output: str | No
 
     result = await Check("c", check).current()
     assert (result.status, result.output) == (status, output)
+
+
+async def test_observations_are_bounded_and_always_serialisable() -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    async def check() -> list[Observation]:
+        return [
+            Observation("long", "v" * 5000, "u" * 500, "warn", "o" * 5000),
+            Observation("odd", Unprintable()),
+            Observation("big", 10**5000),
+            Observation("status", 1, status="weird"),  # type: ignore[arg-type]
+        ]
+
+    result = await Check("c", check).current()
+    long, odd, big, status = result.observations
+    assert len(long.value) == len(long.unit) == len(long.output) == MAX_OUTPUT
+    assert long.value.endswith("\u2026")
+    assert odd.value == "<Unprintable>"
+    assert (big.value, big.status) == (None, "fail")
+    assert status.status == "fail"
+    assert result.status == "fail"
+    json.dumps([dataclasses.asdict(o) for o in result.observations])  # never raises
+
+
+async def test_a_password_in_a_url_of_the_reason_is_masked() -> None:
+    def broken() -> None:
+        raise ConnectionError(
+            "cannot reach postgresql+psycopg://app:hunter2@db:5432/app nor redis://:pw@r:6379"
+        )
+
+    result = await Check("broken", broken).current()
+    assert result.output == (
+        "ConnectionError: cannot reach postgresql+psycopg://app:***@db:5432/app "
+        "nor redis://:***@r:6379"
+    )
 
 
 async def test_a_raising_check_gives_its_reason_cut_to_one_line() -> None:
@@ -248,6 +295,108 @@ async def test_postgres_check_fails_when_the_server_is_unreachable() -> None:
         await engine.dispose()
 
 
+@pytest.mark.postgres
+async def test_postgres_check_on_a_sync_engine_as_the_full_stack_template_makes_it() -> None:
+    """FastAPI's full-stack template: SQLModel's ``create_engine`` (a sync SQLAlchemy
+    engine, psycopg). The check used to fail every run with "'Connection' object does
+    not support the asynchronous context manager protocol", and /readyz stayed at
+    starting; now it queries in a thread of its own and reads the pool's counters."""
+    await _require_postgres()
+    from sqlalchemy import create_engine
+
+    engine = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", pool_size=1, max_overflow=0
+    )
+    check = postgres(engine, timeout=2, ttl=0.01)
+    try:
+        result = await check.current()
+        assert result.status == "pass", result.output
+        assert [o.measurement for o in result.observations] == ["connections", "responseTime"]
+        assert check.pool is not None
+        assert check.pool() == _state(0, 1, None)
+        # The app holds the only connection: the query is skipped, not queued behind it.
+        held = await anyio.to_thread.run_sync(engine.connect)
+        try:
+            check.result = None
+            result = await check.current()
+            assert result.status == "warn"
+            assert "every pool connection is in use" in (result.output or "")
+        finally:
+            await anyio.to_thread.run_sync(held.close)
+    finally:
+        await anyio.to_thread.run_sync(engine.dispose)
+
+
+@pytest.mark.postgres
+async def test_a_sync_engine_check_fails_with_its_reason_when_the_server_goes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server goes away (here: the TCP path to it), the check fails with the
+    driver's reason, and the health state logs it as a critical check's failure."""
+    await _require_postgres()
+    from sqlalchemy import create_engine
+
+    from poise._internal import InternalErrors
+    from poise.health.state import Health, HealthLimits
+
+    async with _forwarder(5432) as (port, close):
+        engine = create_engine(
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres?connect_timeout=1",
+            pool_pre_ping=False,
+        )
+        check = postgres(engine, timeout=2, ttl=0.01)
+        health = Health(
+            HealthLimits(), started=lambda: True, shedding=None, errors=InternalErrors()
+        )
+        health.add(check)
+        try:
+            assert (await check.current()).status == "pass"
+            await close()
+            check.result = None
+            result = await check.current()
+            assert result.status == "fail"
+            assert result.output is not None
+            assert "Operational" in result.output or "closed" in result.output.lower()
+            health.evaluate(time.monotonic())
+            assert f"critical check postgres failed: {result.output}" in caplog.text
+        finally:
+            await anyio.to_thread.run_sync(engine.dispose)
+
+
+@asynccontextmanager
+async def _forwarder(target: int) -> AsyncIterator[tuple[int, Any]]:
+    """A TCP path to 127.0.0.1:``target``; ``close()`` cuts it (and refuses new ones)."""
+    links: list[asyncio.StreamWriter] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def relay(near: asyncio.StreamReader, back: asyncio.StreamWriter) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", target)
+        links.extend((back, writer))
+        await asyncio.gather(pipe(near, writer), pipe(reader, back))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+
+    async def close() -> None:
+        server.close()
+        for link in links:
+            link.transport.abort()
+        await server.wait_closed()
+
+    try:
+        yield server.sockets[0].getsockname()[1], close
+    finally:
+        await close()
+
+
 @pytest.mark.redis
 async def test_redis_check_against_the_real_server_and_a_dead_port() -> None:
     import redis.asyncio as aioredis
@@ -334,3 +483,46 @@ async def test_values_json_cannot_carry_are_made_safe() -> None:
     result = await Check("odd", check).current()
     assert [o.value for o in result.observations] == ["1.50", None]
     assert result.status == "fail"
+
+
+@pytest.mark.parametrize(
+    ("missing", "build", "extra"),
+    [
+        (("redis", "redis.asyncio"), lambda: redis("redis://:s3cret@cache:6379/0"), "redis"),
+        (("httpx",), lambda: http("http://payments.internal/health"), "http"),
+    ],
+)
+def test_a_missing_optional_dependency_fails_at_construction(
+    monkeypatch: pytest.MonkeyPatch, missing: tuple[str, ...], build: Any, extra: str
+) -> None:
+    """Not at every run (the check failing for a reason no one reads in /healthz)."""
+    for module in missing:
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
+    with pytest.raises(ImportError, match=rf"pip install 'poise\[{extra}\]'") as raised:
+        build()
+    assert "s3cret" not in str(raised.value)
+
+
+async def test_still_starting_is_logged_with_the_checks_reasons(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from poise._internal import InternalErrors
+    from poise.health.state import STARTING_WARN_AFTER, Health, HealthLimits
+
+    def never() -> bool:
+        raise ConnectionRefusedError("connection refused by db:5432")
+
+    health = Health(HealthLimits(), started=lambda: True, shedding=None, errors=InternalErrors())
+    check = health.add(Check("db", never))
+    await check.current()
+    start = health.since
+    health.evaluate(start + 1)
+    assert "still starting" not in caplog.text
+    health.evaluate(start + STARTING_WARN_AFTER + 0.1)
+    assert health.state == "starting"
+    assert (
+        "poise: still starting after 10 s, not ready: check db has not passed yet "
+        "(ConnectionRefusedError: connection refused by db:5432)"
+    ) in caplog.text
+    # The check's own failure was logged once, not per evaluation.
+    assert caplog.text.count("critical check db failed") == 1

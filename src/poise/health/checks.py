@@ -12,8 +12,10 @@ thread cannot be stopped, so it is abandoned (and counted): keep sync checks sho
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -40,6 +42,9 @@ DEFAULT_TIMEOUT: Final = 1.0
 DEFAULT_TTL: Final = 5.0
 # A reason longer than this is cut: it goes into every /healthz answer.
 MAX_OUTPUT: Final = 300
+# The largest magnitude an observed number may have (beyond double precision's exact
+# integers already; JSON readers would round it anyway).
+MAX_NUMBER: Final = 1e15
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,17 +264,54 @@ def _interpret(returned: Any) -> tuple[Status, tuple[Observation, ...], str | No
 
 
 def _sane(observation: Observation) -> Observation:
-    """The observation with a value health+json can carry: a finite number, a string, a
-    boolean or nothing. NaN or infinity fails it; any other type is shown as text."""
+    """The observation bounded to what health+json can carry safely.
+
+    The value: a finite number within +-MAX_NUMBER, a string of at most MAX_OUTPUT
+    characters, a boolean, or nothing. NaN, infinity or a larger number fails the
+    observation (an integer of thousands of digits cannot even be written out: Python
+    refuses to); any other type is shown as its text, cut to MAX_OUTPUT. The measurement,
+    unit and output are cut to MAX_OUTPUT too, and must be strings.
+    """
     value = observation.value
-    if value is None or isinstance(value, bool | str | int):
-        return observation
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return observation
-        return replace(observation, value=None, status="fail",
-                       output=f"observed value {value!r} is not a finite number")  # fmt: skip
-    return replace(observation, value=str(value))
+    fixed: dict[str, Any] = {}
+    for what in ("measurement", "unit", "output"):
+        text = getattr(observation, what)
+        if text is None and what != "measurement":
+            continue
+        if not isinstance(text, str):
+            text = _text(text)
+        if len(text) > MAX_OUTPUT:
+            text = text[: MAX_OUTPUT - 1] + "\u2026"
+        if text is not getattr(observation, what):
+            fixed[what] = text
+    if value is None or isinstance(value, bool):
+        pass
+    elif isinstance(value, int | float):
+        if not (isinstance(value, int) or math.isfinite(value)) or not (
+            -MAX_NUMBER <= value <= MAX_NUMBER
+        ):
+            if isinstance(value, float) and not math.isfinite(value):
+                output = f"observed value {value!r} is not a finite number"
+            else:
+                output = f"observed value out of range: more than {MAX_NUMBER:.0e} in magnitude"
+            fixed.update(value=None, status="fail", output=output)
+    else:
+        text = value if isinstance(value, str) else _text(value)
+        if len(text) > MAX_OUTPUT:
+            text = text[: MAX_OUTPUT - 1] + "\u2026"
+        if text is not value:
+            fixed["value"] = text
+    if observation.status not in _RANK:
+        fixed.update(status="fail", output=f"unknown status {_text(observation.status)[:40]!r}")
+    return replace(observation, **fixed) if fixed else observation
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, or its type's name when even that fails."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 _RANK: Final = {"pass": 0, "warn": 1, "fail": 2}
@@ -284,8 +326,14 @@ def worst(statuses: Any) -> Status:
     return result
 
 
+# user:password@ in a URL a driver puts in its error: the password is masked before the
+# reason reaches /healthz or the log.
+_URL_PASSWORD: Final = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@")
+
+
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = _text(exc).strip()
+    text = _URL_PASSWORD.sub(r"\g<head>***@", text.splitlines()[0]) if text else ""
     reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return reason if len(reason) <= MAX_OUTPUT else reason[: MAX_OUTPUT - 1] + "\u2026"
 
@@ -297,6 +345,16 @@ def _iso(at: float) -> str:
 # -- built-in checks ------------------------------------------------------------------
 
 Target = Any  # an object, or a zero-argument callable returning it (made in a lifespan)
+
+
+def _require(module: str, extra: str, check: str) -> None:
+    """Fail at construction, not at every run, when an optional dependency is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"the {check} health check needs {module.split('.')[0]!r}: pip install 'poise[{extra}]'"
+        ) from None
 
 
 def _resolve(target: Target, what: str) -> Any:
@@ -319,13 +377,18 @@ def postgres(
     """PostgreSQL through the app's own pool: ``SELECT 1`` and the pool's counters.
 
     Args:
-        target: an SQLAlchemy ``AsyncEngine`` or an asyncpg ``Pool``, or a function
-            returning one (for pools made in the lifespan, e.g. ``lambda: state.engine``).
+        target: an SQLAlchemy ``AsyncEngine``, a sync SQLAlchemy ``Engine`` (SQLModel's
+            ``create_engine``, as FastAPI's full-stack template uses), or an asyncpg
+            ``Pool``; or a function returning one (for pools made in the lifespan, e.g.
+            ``lambda: state.engine``).
 
     The query never waits for a pool slot: when every connection is in use it is
     skipped and the pool's own counters are reported (``warn``); readiness turns that
-    into a failure once the pool stays saturated for ``ready_pool_window``.
+    into a failure once the pool stays saturated for ``ready_pool_window``. On a sync
+    engine the query runs in a worker thread of the check's own (one at most: never one
+    of the app's thread-pool tokens, and a run stuck in the driver is not piled on).
     """
+    threads: list[anyio.CapacityLimiter] = []
 
     def pool_state() -> PoolState | None:
         try:
@@ -346,7 +409,14 @@ def postgres(
                 ))  # fmt: skip
                 return observations
         started = perf_counter()
-        await _select_one(pool)
+        if _is_sync_engine(pool):
+            if not threads:
+                threads.append(anyio.CapacityLimiter(1))
+            await anyio.to_thread.run_sync(
+                _select_one_sync, pool, abandon_on_cancel=True, limiter=threads[0]
+            )
+        else:
+            await _select_one(pool)
         elapsed = (perf_counter() - started) * 1e3
         observations.append(Observation("responseTime", round(elapsed, 3), "ms"))
         return observations
@@ -390,8 +460,22 @@ def _waiters(queue: Any) -> int | None:
     return sum(1 for g in list(getters) if not g.done())
 
 
+def _is_sync_engine(pool: Any) -> bool:
+    """A sync SQLAlchemy ``Engine`` (an ``AsyncEngine`` has ``sync_engine``)."""
+    return (
+        hasattr(pool, "connect") and hasattr(pool, "dialect") and not hasattr(pool, "sync_engine")
+    )
+
+
+def _select_one_sync(engine: Any) -> None:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 async def _select_one(pool: Any) -> None:
-    if hasattr(pool, "connect") and hasattr(pool, "pool"):  # SQLAlchemy AsyncEngine
+    if hasattr(pool, "sync_engine") and hasattr(pool, "connect"):  # SQLAlchemy AsyncEngine
         from sqlalchemy import text
 
         async with pool.connect() as conn:
@@ -399,7 +483,9 @@ async def _select_one(pool: Any) -> None:
     elif hasattr(pool, "fetchval"):  # asyncpg Pool
         await pool.fetchval("SELECT 1")
     else:
-        raise TypeError(f"not an SQLAlchemy AsyncEngine or asyncpg Pool: {type(pool).__name__}")
+        raise TypeError(
+            f"not an SQLAlchemy Engine or AsyncEngine, nor an asyncpg Pool: {type(pool).__name__}"
+        )
 
 
 def redis(
@@ -419,6 +505,8 @@ def redis(
             the check's timeout) and closes it when the app shuts down.
     """
     own: list[Any] = []
+    if isinstance(target, str):
+        _require("redis.asyncio", "redis", f"redis({target.split('@')[-1]!r})")
 
     def client() -> Any:
         if not isinstance(target, str):
@@ -473,6 +561,8 @@ def http(
         raise ValueError(f"http check: {url!r} is not an absolute http(s) URL")
     expected = frozenset([expect] if isinstance(expect, int) else expect)
     own: list[Any] = []
+    if client is None:
+        _require("httpx", "http", f"http({host!r})")
 
     def the_client() -> Any:
         if client is not None:

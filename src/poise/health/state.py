@@ -51,6 +51,12 @@ WINDOW: Final = 10.0
 LAG_RECURS: Final = 2
 #: Shedding is judged only once the window holds this many requests.
 MIN_REQUESTS: Final = 20
+#: Still starting this long after start-up began (a critical check has not passed) is
+#: logged, with the checks' reasons; then again at most every CHECK_LOG_INTERVAL.
+STARTING_WARN_AFTER: Final = 10.0
+#: A critical check that fails is logged at once, and again at most this often while
+#: it keeps failing.
+CHECK_LOG_INTERVAL: Final = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,9 @@ class Health:
         self._unready = tuple(unready)
         self.checks: dict[str, Check] = {}
         self._passed_once: set[str] = set()
+        # When each failing critical check was last logged (time.monotonic()).
+        self._failing_logged: dict[str, float] = {}
+        self._starting_logged = 0.0
         # Readiness, written by the loop thread only.
         self.state: State = "starting"
         self.since = time.monotonic()
@@ -164,6 +173,8 @@ class Health:
             check.result = None  # judged again in this life: the dependency may be gone
             check._flight = None
         self._passed_once.clear()
+        self._failing_logged.clear()
+        self._starting_logged = 0.0
         if self._feeds_lag:
             self.lag.reset()
         self._shed_samples.clear()
@@ -324,14 +335,22 @@ class Health:
         for check in self.checks.values():
             if check.result is not None and check.result.status != "fail":
                 self._passed_once.add(check.name)
+        self._log_failing_checks(now)
         if self.state == "starting":
             waiting = [
                 f"check {c.name} has not passed yet"
+                + (f" ({c.result.output})" if c.result is not None and c.result.output else "")
                 for c in self.checks.values()
                 if c.critical and c.name not in self._passed_once
             ]
             if waiting:
                 self.reasons = tuple(waiting)
+                if now - self.since >= STARTING_WARN_AFTER and (
+                    not self._starting_logged or now - self._starting_logged >= CHECK_LOG_INTERVAL
+                ):
+                    self._starting_logged = now
+                    logger.warning("poise: still starting after %.0f s, not ready: %s",
+                                   now - self.since, "; ".join(waiting))  # fmt: skip
                 return self.state
             self.started = True
             self._set("ready", (), now)
@@ -344,6 +363,23 @@ class Health:
             else:
                 self.reasons = reasons
         return self.state
+
+    def _log_failing_checks(self, now: float) -> None:
+        """A critical check that fails: a warning with its reason at once, then at most
+        every CHECK_LOG_INTERVAL while it keeps failing; a line when it passes again."""
+        logged = self._failing_logged
+        for check in self.checks.values():
+            result = check.result
+            if not check.critical or result is None:
+                continue
+            if result.status == "fail":
+                last = logged.get(check.name)
+                if last is None or now - last >= CHECK_LOG_INTERVAL:
+                    logged[check.name] = now
+                    logger.warning("poise: critical check %s failed: %s", check.name,
+                                   result.output or "no reason given")  # fmt: skip
+            elif logged.pop(check.name, None) is not None:
+                logger.info("poise: critical check %s passes again", check.name)
 
     def _failing(self, now: float) -> tuple[str, ...]:
         limits = self.limits

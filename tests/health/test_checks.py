@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from poise.health import Check, Observation, http, postgres, redis
 from poise.health.checks import MAX_OUTPUT
 from tests.conftest import REQUIRE_SERVICES, free_port
+from tests.forward import forwarder
 
 pytestmark = pytest.mark.anyio
 
@@ -339,7 +339,7 @@ async def test_a_sync_engine_check_fails_with_its_reason_when_the_server_goes(
     from poise._internal import InternalErrors
     from poise.health.state import Health, HealthLimits
 
-    async with _forwarder(5432) as (port, close):
+    async with forwarder(5432) as (port, close):
         engine = create_engine(
             f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres?connect_timeout=1",
             pool_pre_ping=False,
@@ -361,40 +361,6 @@ async def test_a_sync_engine_check_fails_with_its_reason_when_the_server_goes(
             assert f"critical check postgres failed: {result.output}" in caplog.text
         finally:
             await anyio.to_thread.run_sync(engine.dispose)
-
-
-@asynccontextmanager
-async def _forwarder(target: int) -> AsyncIterator[tuple[int, Any]]:
-    """A TCP path to 127.0.0.1:``target``; ``close()`` cuts it (and refuses new ones)."""
-    links: list[asyncio.StreamWriter] = []
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
-
-    async def relay(near: asyncio.StreamReader, back: asyncio.StreamWriter) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", target)
-        links.extend((back, writer))
-        await asyncio.gather(pipe(near, writer), pipe(reader, back))
-
-    server = await asyncio.start_server(relay, "127.0.0.1", 0)
-
-    async def close() -> None:
-        server.close()
-        for link in links:
-            link.transport.abort()
-        await server.wait_closed()
-
-    try:
-        yield server.sockets[0].getsockname()[1], close
-    finally:
-        await close()
 
 
 @pytest.mark.redis

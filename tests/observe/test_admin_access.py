@@ -3,11 +3,8 @@ nobody else, whatever the peer address of the app's port says (a same-host proxy
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -19,6 +16,7 @@ from poise import Poise, Settings
 from poise.observe.admin_port import ADMIN_PORT_SCOPE_KEY
 from poise.observe.api import FORBIDDEN_DETAIL, AdminAPI, is_loopback
 from tests.conftest import ADMIN_TOKEN, Server, free_port
+from tests.forward import forwarder
 from tests.lifespan import running
 
 TOKEN = "s3cr3t-token-0123456789"
@@ -210,83 +208,38 @@ async def test_an_admin_port_off_loopback_warns(
 # -- real processes -------------------------------------------------------------------
 
 
-@contextmanager
-def tcp_forwarder(target_port: int) -> Iterator[int]:
-    """A header-less TCP forwarder on 127.0.0.1 (what socat, HAProxy or stunnel in TCP
-    mode, or a mesh sidecar are to the app): it adds nothing to what it relays."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    listening: list[asyncio.base_events.Server] = []
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
-
-    async def relay(
-        client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
-    ) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(pipe(client_reader, writer), pipe(reader, client_writer))
-
-    async def serve() -> None:
-        listening.append(await asyncio.start_server(relay, "127.0.0.1", 0))
-        ready.set()
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(serve(), loop).result(5)
-    ready.wait(5)
-    try:
-        yield listening[0].sockets[0].getsockname()[1]
-    finally:
-
-        async def close() -> None:
-            listening[0].close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
-
-
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
 @pytest.mark.uvicorn
-def test_a_same_host_tcp_proxy_gets_no_admin_data(serve: Callable[..., Server]) -> None:
+@pytest.mark.anyio
+async def test_a_same_host_tcp_proxy_gets_no_admin_data(serve: Callable[..., Server]) -> None:
     """The hole this rule closes: through a header-less forwarder on 127.0.0.1, the app's
     port saw a loopback peer and answered stats, ledgers and /healthz in full."""
     server = serve("health:app", env={"CHECK_MODE": "raise"})
-    with tcp_forwarder(port_of(server.base_url)) as proxy:
-        through = f"http://127.0.0.1:{proxy}"
-        assert httpx.get(f"{through}/items").status_code in (200, 404)  # it does relay
+    async with (
+        forwarder(port_of(server.base_url)) as (proxy, _),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{proxy}", timeout=10) as through,
+    ):
+        assert (await through.get("/items")).status_code in (200, 404)  # it does relay
         for path in ADMIN_PATHS:
-            refused = httpx.get(f"{through}{path}")
+            refused = await through.get(path)
             assert refused.status_code == 403, path
             assert refused.json()["detail"] == FORBIDDEN_DETAIL
             for name in FORWARDING:  # no forwarding header changes that
-                assert httpx.get(f"{through}{path}", headers={name: "127.0.0.1"}).status_code == 403
-        health = httpx.get(f"{through}/healthz").json()
+                assert (await through.get(path, headers={name: "127.0.0.1"})).status_code == 403
+        health = (await through.get("/healthz")).json()
         assert "checks" not in health
         assert "output" not in health
         # With the token, through the same proxy: everything (lower-case scheme too).
         token = {"Authorization": f"bearer {ADMIN_TOKEN}"}
-        assert httpx.get(f"{through}/_poise/api/stats", headers=token).status_code == 200
-        assert "checks" in httpx.get(f"{through}/healthz", headers=token).json()
-    # The operator on the host, on the admin port, without the token.
-    assert httpx.get(f"{server.admin_url}/_poise/api/stats").status_code == 200
-    assert "checks" in httpx.get(f"{server.admin_url}/healthz").json()
+        assert (await through.get("/_poise/api/stats", headers=token)).status_code == 200
+        assert "checks" in (await through.get("/healthz", headers=token)).json()
+    async with httpx.AsyncClient(base_url=server.admin_url, timeout=10) as admin:
+        # The operator on the host, on the admin port, without the token.
+        assert (await admin.get("/_poise/api/stats")).status_code == 200
+        assert "checks" in (await admin.get("/healthz")).json()
 
 
 @pytest.mark.uvicorn

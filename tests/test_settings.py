@@ -143,3 +143,85 @@ def test_header_names_are_accepted_in_any_case(name: str) -> None:
     """Regression: the docs' own spelling, X-Request-Deadline, was refused in code."""
     assert Settings(deadline_header=name).deadline_header == name
     assert Settings.from_env({"POISE_DEADLINE_HEADER": name}).deadline_header is not None
+
+
+# Values an operator does not mean, or an attacker sends through a config system: each is
+# refused at start-up with the variable named, or accepted as documented (below).
+HOSTILE = [
+    "\u0661\u0662",  # Arabic-Indic "12": int() reads it as 12
+    "\u0661.\u0665",
+    "nan", "inf", "-inf", "1e309",
+    "9" * 5000,
+    "0x10", "1_000", "12abc", "+", "--1",
+    "\x00", "/x y", "127.0.0.1.5", "::g",
+]  # fmt: skip
+
+
+def _accepted_as_documented(name: str, value: str, settings: Settings) -> bool:
+    """The few hostile strings a field legitimately takes."""
+    if name == "deadline_header":  # any HTTP header name (a token)
+        return settings.deadline_header == value.strip().lower()
+    return False
+
+
+def _read(variable: str, value: str) -> Settings | SettingsError:
+    try:
+        return Settings.from_env({variable: value})
+    except SettingsError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings)])
+def test_hostile_environment_values_are_refused_with_the_variable_named(name: str) -> None:
+    variable = "POISE_" + name.upper()
+    for value in HOSTILE:
+        outcome = _read(variable, value)
+        if isinstance(outcome, Settings):
+            assert _accepted_as_documented(name, value, outcome), (variable, value)
+            continue
+        message = str(outcome)
+        assert message.startswith(f"{variable}="), message
+        assert len(message) < 600, "the value is cut, not echoed whole"
+        assert "Exceeds the limit" not in message
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Settings)])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_empty_environment_values_unset_or_are_refused(name: str, value: str) -> None:
+    """An empty variable switches an optional setting off (documented), or is refused."""
+    variable = "POISE_" + name.upper()
+    outcome = _read(variable, value)
+    if isinstance(outcome, Settings):
+        assert getattr(outcome, name) in (None, ()), (variable, getattr(outcome, name))
+    else:
+        assert str(outcome).startswith(f"{variable}=")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("POISE_PROBE_PORT", " 8081 ", 8081),
+        ("POISE_PROBE_PORT", "+8081", 8081),
+        ("POISE_PROBE_HOST", "::", "::"),
+        ("POISE_PROBE_HOST", "localhost", "localhost"),
+        ("POISE_ADMIN_HOST", "::1", "::1"),
+        ("POISE_READY_MAX_SHED", ".25", 0.25),
+        ("POISE_ADMISSION_MAX_QUEUE", "007", 7),
+    ],
+)
+def test_plain_ascii_values_are_read(variable: str, value: str, expected: object) -> None:
+    settings = Settings.from_env({variable: value})
+    assert getattr(settings, variable.removeprefix("POISE_").lower()) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("POISE_HEALTHZ_PATH", "/_poise/api/stats"),
+        ("POISE_READYZ_PATH", "/_poise"),
+        ("POISE_LIVEZ_PATH", "/_poise/livez"),
+    ],
+)
+def test_a_health_path_under_the_admin_prefix_is_refused(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match="is under admin_prefix='/_poise'"):
+        Settings.from_env({variable: value})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import math
 import os
@@ -55,7 +56,9 @@ class _Kind:
     check: Callable[[Any], bool]
 
 
-_DURATION_RE: Final = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|m)?\s*$")
+_DURATION_RE: Final = re.compile(
+    r"^\s*([0-9]{0,15}\.?[0-9]{1,15}(?:[eE][-+]?[0-9]{1,3})?)\s*(us|ms|s|m)?\s*$", re.ASCII
+)
 _DURATION_UNITS: Final = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "m": 60.0}
 
 
@@ -82,10 +85,31 @@ def _duration(low: float, high: float) -> _Kind:
     )
 
 
+# Numbers are read in ASCII only: int() and float() also take other scripts' digits
+# ("١٢" is 12 to them), which no operator means to type; and their length is bounded
+# (a 5,000-digit number is refused with the accepted form, not Python's own limit text).
+_INT_RE: Final = re.compile(r"^[+-]?[0-9]{1,15}$", re.ASCII)
+_FLOAT_RE: Final = re.compile(r"^[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})$", re.ASCII)
+
+
+def _parse_int(text: str) -> int:
+    word = text.strip()
+    if _INT_RE.match(word) is None:
+        raise ValueError(text)
+    return int(word, 10)
+
+
+def _parse_float(text: str) -> float:
+    word = text.strip()
+    if _FLOAT_RE.match(word) is None:  # no nan, inf, exponents or other digits
+        raise ValueError(text)
+    return float(word)
+
+
 def _integer(low: int, high: int) -> _Kind:
     return _Kind(
         accepted=f"a whole number from {low} to {high}",
-        parse=lambda text: int(text.strip(), 10),
+        parse=_parse_int,
         check=lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high,
     )
 
@@ -168,22 +192,39 @@ def _optional_path() -> _Kind:
 
 _PORT: Final = _Kind(
     accepted="unset (off), or a TCP port from 0 to 65535 (0: any free port)",
-    parse=lambda text: None if text.strip().lower() in ("", "off", "none") else int(text, 10),
+    parse=lambda text: None if text.strip().lower() in ("", "off", "none") else _parse_int(text),
     check=lambda v: (
         v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535)
     ),
 )
 
-_HOST_RE: Final = re.compile(r"^[A-Za-z0-9.:%-]{1,253}$")
+
+def _listen_address(value: Any) -> bool:
+    """An IP address literal (v4 or v6) or ``localhost``: what a listener binds to.
+
+    Host names are refused: one that does not resolve (``nan``) made the port silently
+    not open; one that does names whatever DNS says at start-up.
+    """
+    if not isinstance(value, str) or not value.isascii():
+        return False
+    if value == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 _HOST: Final = _Kind(
-    accepted="a host name or IP address to listen on, such as 0.0.0.0 or ::",
+    accepted="an IP address to listen on, such as 0.0.0.0, ::, 127.0.0.1 or ::1 (or localhost)",
     parse=str.strip,
-    check=lambda v: isinstance(v, str) and _HOST_RE.match(v) is not None,
+    check=_listen_address,
 )
 
 _FRACTION: Final = _Kind(
     accepted="a fraction above 0 and at most 1, such as 0.5",
-    parse=lambda text: float(text.strip()),
+    parse=_parse_float,
     check=lambda v: (
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and 0 < v <= 1
     ),
@@ -471,6 +512,14 @@ class Settings:
                 f"the health endpoints need distinct paths, got {paths}: give each of "
                 "livez_path, readyz_path, startupz_path and healthz_path its own"
             )
+        prefix = self.admin_prefix
+        for name in ("livez_path", "readyz_path", "startupz_path", "healthz_path"):
+            path = getattr(self, name)
+            if path is not None and (path == prefix or path.startswith(prefix + "/")):
+                raise SettingsError(
+                    f"{name}={path!r} is under admin_prefix={prefix!r}, where poise serves "
+                    "its admin API: give the health endpoint a path of its own"
+                )
 
     def __repr__(self) -> str:
         parts = (f"{f.name}={_shown(f, getattr(self, f.name))}" for f in dataclasses.fields(self))
@@ -536,8 +585,16 @@ class Settings:
         ]
 
 
+#: A value shown in an error or repr is cut to this many characters.
+_SHOWN_MAX: Final = 60
+
+
 def _shown(f: dataclasses.Field[Any], value: Any) -> str:
-    return "'***'" if f.metadata["secret"] and value is not None else repr(value)
+    if f.metadata["secret"] and value is not None:
+        return "'***'"
+    if isinstance(value, str) and len(value) > _SHOWN_MAX:
+        return repr(value[:_SHOWN_MAX]) + f" (cut, {len(value)} characters)"
+    return repr(value)
 
 
 def _warn_unknown(name: str, known: list[str]) -> None:

@@ -164,6 +164,10 @@ async def test_probe_port_serves_the_probes_only() -> None:
             ready = await c.get("/readyz?verbose=1")
             head = await c.head("/startupz")
             other = await c.get("/healthz")
+            posted = await c.post("/readyz")
+            deleted = await c.delete("/livez")
+    assert (posted.status_code, posted.headers["allow"]) == (405, "GET, HEAD")  # not 501
+    assert deleted.status_code == 405
     assert (live.status_code, live.json()) == (200, {"status": "pass"})
     assert live.headers["content-type"] == "application/health+json"
     assert live.headers["cache-control"] == "no-store"

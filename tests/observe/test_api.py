@@ -97,6 +97,7 @@ async def test_requests_slowest_and_recent() -> None:
         pytest.param("slowest=", "slowest must be one whole number", id="empty"),
         pytest.param("slowest=1&slowest=2", "slowest must be one whole number", id="twice"),
         pytest.param("slowest=%D9%A3", "slowest must be one whole number", id="unicode digit"),
+        pytest.param("limit=" + "9" * 5000, "limit must be one whole number", id="5000 digits"),
         pytest.param("limit=2.5", "limit must be one whole number", id="fractional limit"),
         pytest.param("slowest=1&limit=1", "not both", id="both"),
         pytest.param("sort=wall", "unknown query parameter 'sort'", id="unknown"),

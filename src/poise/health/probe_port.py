@@ -70,9 +70,19 @@ class _Handler(DeadlineHandler):
         code, doc = body(health, kind, from_thread=True)
         self._send(code, doc, head)
 
-    def _send(self, code: int, doc: dict[str, Any], head: bool) -> None:
+    def _not_allowed(self) -> None:
+        # The docs' answer (and the app port's) for another method: 405, not
+        # http.server's 501.
+        self._send(405, {"status": "fail", "notes": ["use GET or HEAD"]}, False,
+                   allow="GET, HEAD")  # fmt: skip
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _not_allowed
+
+    def _send(self, code: int, doc: dict[str, Any], head: bool, allow: str | None = None) -> None:
         payload = json.dumps(doc, separators=(",", ":")).encode()
         self.send_response(code)
+        if allow is not None:
+            self.send_header("Allow", allow)
         self.send_header("Content-Type", CONTENT_TYPE.decode())
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-store")

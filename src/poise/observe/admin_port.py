@@ -19,7 +19,6 @@ with :func:`asyncio.run_coroutine_threadsafe`; a loop that does not answer withi
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -66,12 +65,12 @@ class _Handler(DeadlineHandler):
     server_version = "poise-admin"
     protocol_version = "HTTP/1.0"  # one request per connection
 
-    def handle_one_request(self) -> None:
-        # Every method reaches _answer, which says 405 to all but GET and HEAD (through
-        # the admin handlers, as on the app's port) instead of http.server's 501.
-        for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
-            setattr(self, f"do_{method}", functools.partial(self._answer, method))
-        super().handle_one_request()
+    def _any(self) -> None:
+        self._answer(self.command)
+
+    # Every method reaches the admin handlers, which answer 405 to all but GET and HEAD
+    # (as on the app's port), instead of http.server's 501.
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _any
 
     def _answer(self, method: str) -> None:
         path, _, query = self.path.partition("?")

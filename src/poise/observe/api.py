@@ -169,7 +169,14 @@ class AdminAPI:
         if values is None:
             return None
         accepted = f"{name} must be one whole number from 1 to {self._ring_size}"
-        if len(values) != 1 or not values[0].isascii() or not values[0].isdigit():
+        # ASCII digits, and few of them: int() of thousands of digits fails with
+        # Python's own limit text, which is no answer to give a client.
+        if (
+            len(values) != 1
+            or not values[0].isascii()
+            or not values[0].isdigit()
+            or len(values[0]) > 9
+        ):
             raise ValueError(accepted)
         value = int(values[0])
         if not 1 <= value <= self._ring_size:

@@ -30,6 +30,7 @@ from poise.loop.lag import LagMeter
 from poise.loop.monitor import BEAT_INTERVAL, LoopMonitor
 from poise.loop.threadpool import limiter_stats, orphaned_thread_work
 from poise.middleware.core import PoiseMiddleware
+from poise.middleware.cors import app_cors
 from poise.middleware.lifespan import Lifespan
 from poise.observe.admin_port import AdminPortServer
 from poise.observe.api import AdminAPI, is_loopback
@@ -219,6 +220,9 @@ class Poise:
             policies=self._policies,
             drain=self.health,
             debug_headers=self.settings.debug_headers,
+            # Read when the stack is built (the app's first lifespan or request): the
+            # app's middleware is all added by then.
+            cors=app_cors(self.app),
         )
 
     # -- lifespan ---------------------------------------------------------------------

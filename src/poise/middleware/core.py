@@ -21,6 +21,7 @@ from poise.admission.policy import Policies
 from poise.ledger import Ledger, LedgerSink, ShedReason, _current
 from poise.loop.monitor import LoopMonitor
 from poise.loop.steps import timed_steps
+from poise.middleware.cors import CorsAnswers
 from poise.middleware.lifespan import Lifespan
 from poise.middleware.outcome import CLIENT_CLOSED_REQUEST, settle
 from poise.responses import send_problem
@@ -133,6 +134,7 @@ class PoiseMiddleware:
         drain: its ``draining`` flag set means shutdown has begun: responses then carry
             ``Connection: close``.
         debug_headers: add a ``Poise-Shed-Reason`` header to each refusal.
+        cors: the app's CORS policy, applied to poise's own 503 and 504 answers.
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class PoiseMiddleware:
         policies: Policies | None = None,
         drain: Draining | None = None,
         debug_headers: bool = False,
+        cors: CorsAnswers | None = None,
     ) -> None:
         self.app = app
         self._templates = templates
@@ -163,6 +166,7 @@ class PoiseMiddleware:
         self._policies = policies
         self._drain = drain
         self._debug_headers = debug_headers
+        self._cors = cors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -279,7 +283,9 @@ class PoiseMiddleware:
                         spent = deadline is not None and (
                             deadline - (perf_counter() - ledger.start) <= DEADLINE_SLACK
                         )
-                        await self._refuse(ledger, send_timed, admission, reason, spent=spent)
+                        await self._refuse(
+                            scope, ledger, send_timed, admission, reason, spent=spent
+                        )
                         return
                     holding = True
                     if ledger.admission_wait >= GONE_CHECK_WAIT and _bodyless(scope):
@@ -305,7 +311,9 @@ class PoiseMiddleware:
                         if holding:
                             holding = False
                             admission.release(ledger, sample=False)
-                        await self._refuse(ledger, send_timed, admission, "deadline", spent=True)
+                        await self._refuse(
+                            scope, ledger, send_timed, admission, "deadline", spent=True
+                        )
                         return
 
             call: Awaitable[None]
@@ -330,7 +338,7 @@ class PoiseMiddleware:
                 if cancel_scope.cancelled_caught:
                     ledger.outcome = "deadline"
                     if ledger.status == 0:
-                        await send_problem(send_timed, 504, detail=(
+                        await self._problem(scope, send_timed, 504, detail=(
                             f"the request did not finish within its deadline of {deadline:.3g} s"
                         ))  # fmt: skip
                     # Else the response has started and cannot become a 504: returning
@@ -363,8 +371,29 @@ class PoiseMiddleware:
                 admission.done(ledger)
             self._finish(scope, ledger, root_path)
 
+    async def _problem(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        *,
+        detail: str,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """One of poise's own problem answers, with the app's CORS headers if it has any."""
+        cors = self._cors
+        if cors is None:
+            await send_problem(send, status, headers=headers, detail=detail)
+            return
+
+        async def respond(send: Send) -> None:
+            await send_problem(send, status, headers=headers, detail=detail)
+
+        await cors.send(scope, send, respond)
+
     async def _refuse(
         self,
+        scope: Scope,
         ledger: Ledger,
         send: Send,
         admission: Admission,
@@ -379,8 +408,8 @@ class PoiseMiddleware:
             ledger.shed_reason = "deadline"
             ledger.outcome = "deadline"
             admission.deadline_total += 1
-            await send_problem(
-                send, 504,
+            await self._problem(
+                scope, send, 504,
                 headers=[(b"poise-shed-reason", b"deadline")] if debug else [],
                 detail="the request's deadline passed before it could start",
             )  # fmt: skip
@@ -392,7 +421,8 @@ class PoiseMiddleware:
         headers = [(b"retry-after", b"%d" % retry)]
         if debug:
             headers.append((b"poise-shed-reason", reason.encode()))
-        await send_problem(
+        await self._problem(
+            scope,
             send,
             503,
             headers=headers,

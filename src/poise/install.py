@@ -188,9 +188,32 @@ class Poise:
         await self._asgi(scope, receive, send)
 
     def _endpoints(self) -> dict[str, ASGIApp]:
-        """poise's own endpoints on the app's port: the probes, /healthz, the admin API."""
+        """poise's own endpoints on the app's port: the probes, /healthz, the admin API.
+
+        An app route at one of these paths wins: poise must not change what the app
+        answers. A health endpoint then moves under ``admin_prefix`` (``/healthz`` ->
+        ``/_poise/healthz``); an admin one stays on the admin port only. Said once, at
+        start-up, naming both.
+        """
         health = HealthEndpoints(self.health, self._health_paths, self._admin.allowed)
-        return {**health.endpoints(), **self._admin.endpoints(self.settings.admin_prefix)}
+        prefix = self.settings.admin_prefix
+        admin = self._admin.endpoints(prefix)
+        taken = _app_route_paths(self.app)
+        endpoints: dict[str, ASGIApp] = {}
+        for path, handler in health.endpoints().items():
+            if path in taken:
+                moved = prefix + path
+                logger.warning("poise: the app has its own route at %s; poise serves its "
+                               "%s endpoint at %s instead", path, path, moved)  # fmt: skip
+                path = moved
+            endpoints[path] = handler
+        for path, handler in admin.items():
+            if path in taken:
+                logger.warning("poise: the app has its own route at %s; poise's admin "
+                               "endpoint there is served on the admin port only", path)  # fmt: skip
+                continue
+            endpoints[path] = handler
+        return endpoints
 
     def _admin_port_endpoints(self) -> dict[str, ASGIApp]:
         """What the admin port serves: the admin API and /healthz (in full there)."""
@@ -360,6 +383,17 @@ class Poise:
         else:
             ledgers = self.requests.recent(limit)
         return [ledger.to_dict() for ledger in ledgers]
+
+
+def _app_route_paths(app: Any) -> frozenset[str]:
+    """The exact paths of a Starlette/FastAPI app's own routes (no parameters, no mounts:
+    a catch-all or a static mount at ``/`` does not make ``/healthz`` the app's)."""
+    paths = set()
+    for route in getattr(app, "routes", None) or ():
+        path = getattr(route, "path", None)
+        if isinstance(path, str) and "{" not in path and hasattr(route, "endpoint"):
+            paths.add(path)
+    return frozenset(paths)
 
 
 def _is_starlette(app: Any) -> bool:

@@ -238,3 +238,33 @@ def test_an_app_served_twice_is_ready_twice() -> None:
             assert test_client.get("/readyz").json() == {"status": "pass", "notes": ["ready"]}
     assert len(runs) == 2  # once per life, each on its own loop
     assert runs[0] is not runs[1]
+
+
+async def test_an_app_route_at_a_probe_path_wins(caplog: pytest.LogCaptureFixture) -> None:
+    """poise used to take an app's own /healthz over without a word (bare: 200 with the
+    app's body; poise: 503 health+json). The app's route wins; poise's moves under
+    admin_prefix, and start-up says so, naming both."""
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def own_health() -> dict[str, str]:
+        return {"mine": "yes"}
+
+    @app.get("/{page}")
+    async def catch_all(page: str) -> dict[str, str]:  # a parameter: not an exact path
+        return {"page": page}
+
+    Poise(app)
+    async with running(app), client(app) as c:
+        own = await c.get("/healthz")
+        moved = await c.get("/_poise/healthz")
+        ready = await c.get("/readyz")
+    assert own.json() == {"mine": "yes"}
+    assert moved.headers["content-type"] == "application/health+json"
+    assert "checks" in moved.json()  # the tests' admin token
+    assert ready.headers["content-type"] == "application/health+json"  # still poise's
+    assert (
+        "poise: the app has its own route at /healthz; poise serves its /healthz endpoint "
+        "at /_poise/healthz instead"
+    ) in caplog.text
+    assert caplog.text.count("has its own route") == 1

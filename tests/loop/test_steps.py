@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import types
+import warnings
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -168,5 +171,42 @@ async def test_task_factory_times_only_tasks_spawned_by_a_request() -> None:
     finally:
         _current.reset(token)
     assert created[-1].cr_code.co_name == "_timed_task"
+    # It carries the app's coroutine's names: repr(task) and task dumps show `child`.
+    assert created[-1].__qualname__ == child.__qualname__
+    assert "child()" in repr(inside)
     assert await inside == "done"
     assert ledger.on_loop > 0
+
+
+@pytest.mark.anyio
+async def test_a_task_cancelled_before_its_first_step_warns_nothing() -> None:
+    """Regression: the wrapper never started, and the app's coroutine was reported
+    "coroutine 'work' was never awaited" when collected (suites turn that into errors)."""
+    from poise.ledger import _current
+
+    loop = asyncio.get_running_loop()
+    factory = task_factory(monitor(), None)
+
+    async def work() -> None:
+        await asyncio.sleep(1)
+
+    ledger = Ledger("GET")
+    token = _current.set(ledger)
+    try:
+        task = factory(loop, work())
+    finally:
+        _current.reset(token)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    unraisable: list[object] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            del task
+            gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert unraisable == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from time import perf_counter
 from typing import Any, TypeVar
@@ -90,6 +91,26 @@ async def _timed_task(coro: Coroutine[Any, Any, T], ledger: Ledger, state: LoopS
     return await timed_steps(coro, ledger, state)
 
 
+def _wrapped(coro: Any, ledger: Ledger, state: LoopState) -> Any:
+    """``coro`` driven by :func:`timed_steps`, looking like ``coro`` where it can.
+
+    The task's coroutine is the wrapper (``task.get_coro()``), so it carries the app's
+    coroutine's ``__name__`` and ``__qualname__`` (what ``repr(task)``, debuggers and
+    task dumps show); its code object is poise's. A task cancelled before its first step
+    never starts the wrapper, and the app's coroutine would be reported "never awaited"
+    when collected (a warning suites turn into errors): it is closed when the wrapper
+    goes, as asyncio would have.
+    """
+    wrapper: Any = _timed_task(coro, ledger, state)
+    try:
+        wrapper.__name__ = coro.__name__
+        wrapper.__qualname__ = coro.__qualname__
+    except (AttributeError, TypeError):  # a coroutine-like object without names
+        pass
+    weakref.finalize(wrapper, coro.close)
+    return wrapper
+
+
 def task_factory(state: LoopState, previous: TaskFactory | None) -> TaskFactory:
     """A loop task factory that times the tasks a request spawns.
 
@@ -101,7 +122,7 @@ def task_factory(state: LoopState, previous: TaskFactory | None) -> TaskFactory:
     def create(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
         ledger = _current.get()
         if ledger is not None and not ledger.wall and asyncio.iscoroutine(coro):
-            coro = _timed_task(coro, ledger, state)
+            coro = _wrapped(coro, ledger, state)
         if previous is not None:
             return previous(loop, coro, **kwargs)
         return asyncio.Task(coro, loop=loop, **kwargs)

@@ -236,6 +236,9 @@ class Poise:
                 started=self._started,
                 stopping=self._stopping,
                 shutdown=self._shutdown,
+                # A Starlette app's router always speaks lifespan: an exception before
+                # its start-up is an error, to propagate as without poise.
+                own_if_unsupported=not _is_starlette(self.app),
             ),
             monitor=self.monitor,
             server_timing=self.settings.server_timing,

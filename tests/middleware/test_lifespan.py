@@ -134,3 +134,35 @@ async def test_poise_startup_failure_without_app_lifespan_is_reported() -> None:
             "message": "RuntimeError('poise could not start')",
         }
     ]
+
+
+@pytest.mark.anyio
+async def test_a_starlette_app_failing_before_its_startup_fails_as_without_poise() -> None:
+    """Regression: a middleware raising on the lifespan scope before the start-up message
+    was taken for "no lifespan support": poise ran its own, the app's lifespan silently
+    never ran, and uvicorn's --lifespan on no longer refused to start."""
+    from starlette.applications import Starlette
+
+    from poise import Poise
+
+    class Broken:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                raise RuntimeError("the middleware's own bug")
+            await self.app(scope, receive, send)
+
+    def build() -> Any:
+        app = Starlette()
+        app.add_middleware(Broken)
+        return app
+
+    bare = await run_lifespan(build())
+    poised_app = build()
+    Poise(poised_app)
+    poised = await run_lifespan(poised_app)
+    assert (
+        poised == bare == [{"type": "raised", "error": 'RuntimeError("the middleware\'s own bug")'}]
+    )

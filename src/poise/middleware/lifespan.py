@@ -18,9 +18,13 @@ class Lifespan:
     """Wrap the app's lifespan so poise starts before it and stops after it.
 
     The app's own start-up and shutdown (FastAPI ``lifespan=``, Starlette ``on_startup``
-    handlers) run unchanged, in between. An app that does not speak the lifespan
-    protocol at all (it raises or returns on a ``lifespan`` scope before reading the
-    start-up message) still gets poise's hooks: poise then answers the server itself.
+    handlers) run unchanged, in between. A plain ASGI app that does not speak the
+    lifespan protocol at all (it raises or returns on a ``lifespan`` scope before reading
+    the start-up message) still gets poise's hooks: poise then answers the server
+    itself. A Starlette or FastAPI app always speaks it (its router does), so an
+    exception there before start-up is an error (a middleware's, say): it propagates
+    exactly as without poise (``own_if_unsupported=False``), and the server decides
+    (uvicorn's ``--lifespan on`` refuses to start).
 
     Args:
         startup: awaited when the server sends ``lifespan.startup``, before the app sees
@@ -30,11 +34,21 @@ class Lifespan:
             sees it.
         shutdown: awaited after the app's shutdown finished (or its start-up failed),
             before the server is told.
+        own_if_unsupported: run poise's own lifespan when the app raises before reading
+            the start-up message (a plain ASGI app without lifespan support); ``False``:
+            let that exception propagate.
     """
 
     def __init__(
-        self, *, startup: Hook, started: Hook, shutdown: Hook, stopping: Hook | None = None
+        self,
+        *,
+        startup: Hook,
+        started: Hook,
+        shutdown: Hook,
+        stopping: Hook | None = None,
+        own_if_unsupported: bool = True,
     ) -> None:
+        self._own_if_unsupported = own_if_unsupported
         self._startup = startup
         self._started = started
         self._stopping = stopping
@@ -73,11 +87,13 @@ class Lifespan:
         try:
             await app(scope, receive_hooked, send_hooked)
         except BaseException as exc:
-            if startup_seen or not isinstance(exc, Exception):
+            if startup_seen or not isinstance(exc, Exception) or not self._own_if_unsupported:
                 if poise_up:
                     await self._shutdown()
                 raise
-            logger.debug("poise: the app does not support lifespan; poise runs its own")
+            logger.info("poise: the app raised %s on the lifespan scope before its start-up: "
+                        "taken as no lifespan support; poise runs its own",
+                        type(exc).__name__)  # fmt: skip
         else:
             if startup_seen:
                 if poise_up:

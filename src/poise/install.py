@@ -392,7 +392,11 @@ def _app_route_paths(app: Any) -> frozenset[str]:
     """The exact paths of a Starlette/FastAPI app's own routes (no parameters, no mounts:
     a catch-all or a static mount at ``/`` does not make ``/healthz`` the app's)."""
     paths = set()
-    for route in getattr(app, "routes", None) or ():
+    try:
+        routes = list(getattr(app, "routes", None) or ())
+    except Exception:  # a route tree poise cannot read: no collision to avoid, as far as known
+        return frozenset()
+    for route in routes:
         path = getattr(route, "path", None)
         if isinstance(path, str) and "{" not in path and hasattr(route, "endpoint"):
             paths.add(path)

@@ -139,8 +139,9 @@ def run_command(target: str, host: str, port: int, uds: str | None, workers: int
     app's lifespan shutdown runs. Exit codes: 0 clean stop, 2 the target cannot be
     loaded or a setting is bad, 3 the app's start-up failed.
     """
-    from poise.run import RunError, serve
+    from poise.run import RunError, _log_like_uvicorn, serve
 
+    _log_like_uvicorn()  # poise's lines from here on: uvicorn's format, once each
     for name, value in (("POISE_DRAIN_DELAY", drain_delay), ("POISE_DRAIN_TIMEOUT", drain_timeout)):
         if value is not None:
             os.environ[name] = value

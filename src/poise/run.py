@@ -61,6 +61,7 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     except ImportError:
         raise RunError("poise run needs uvicorn: pip install 'poise[run]'") from None
 
+    _log_like_uvicorn()
     sys.path.insert(0, os.path.abspath(app_dir))
     os.environ[_TARGET_ENV] = target
     os.environ[_FACTORY_ENV] = "1" if factory else ""
@@ -76,6 +77,7 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     config = uvicorn.Config(
         "poise.run:app", factory=True, workers=workers, lifespan="on", **uvicorn_options
     )
+    _log_like_uvicorn()
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
@@ -90,12 +92,17 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
 
 
 def _log_like_uvicorn() -> None:
-    """poise's own lines (the drain) next to uvicorn's, in its format and at its level."""
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-    logger.addHandler(handler)
+    """poise's own lines (the drain) next to uvicorn's, in its format and at its level.
+
+    Once each: they do not also propagate to the root logger, which an app that calls
+    ``logging.basicConfig`` has given a handler of its own (every line printed twice).
+    """
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    # uvicorn's level is known once its Config has configured logging: set again then.
     logger.setLevel(max(logging.INFO, logging.getLogger("uvicorn.error").getEffectiveLevel()))
 
 

@@ -597,7 +597,15 @@ def _shown(f: dataclasses.Field[Any], value: Any) -> str:
     return repr(value)
 
 
+#: The unknown variables already warned about (settings are read more than once per
+#: process: by `poise run`, then by the app's Poise).
+_warned: set[str] = set()
+
+
 def _warn_unknown(name: str, known: list[str]) -> None:
+    if name in _warned:
+        return
+    _warned.add(name)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     logger.warning("poise: ignoring unknown environment variable %s%s", name, hint)

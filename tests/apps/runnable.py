@@ -57,3 +57,11 @@ def zero_args() -> None:
 def create_broken_app() -> int:
     """A factory that returns something that is not an app."""
     return 7
+
+
+def create_logging_app() -> FastAPI:
+    """A factory for an app that configures root logging itself, as many do."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="ROOT %(name)s: %(message)s")
+    return create_app()

@@ -140,3 +140,19 @@ def test_a_failing_start_up_exits_3(workers: str) -> None:
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 3, output
     assert "the database is not there" in output
+
+
+def test_each_poise_line_appears_once_when_the_app_configures_root_logging() -> None:
+    """An app calling logging.basicConfig got every poise line twice under `poise run`
+    (poise's handler, then the root's), the unknown-variable warning too."""
+    port = free_port()
+    process = poise_run("runnable:create_logging_app", "--factory", "--port", str(port),
+                        "--drain-delay", "0", env={"POISE_DRAIN_DELAYY": "1"})  # fmt: skip
+    assert wait_answering(port, "/readyz").status_code in (200, 503)
+    code, output = stop(process)
+    assert code == 0, output
+    lines = output.splitlines()
+    unknown = [line for line in lines if "ignoring unknown environment variable" in line]
+    assert len(unknown) == 1, output
+    drain = [line for line in lines if "readiness" in line and "draining" in line]
+    assert len(drain) == 1, output

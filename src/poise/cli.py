@@ -127,11 +127,28 @@ def doctor_command(
               help="Seconds to serve on after SIGTERM (POISE_DRAIN_DELAY).")  # fmt: skip
 @click.option("--drain-timeout", default=None,
               help="Seconds requests in flight get after that (POISE_DRAIN_TIMEOUT).")  # fmt: skip
+@click.option("--timeout-graceful-shutdown", default=None,
+              help="uvicorn's name for --drain-timeout (which wins over it).")  # fmt: skip
+@click.option("--env-file", type=click.Path(exists=True, dir_okay=False),
+              help="Load environment variables from this file first (python-dotenv).")  # fmt: skip
+@click.option("--log-config", type=click.Path(exists=True, dir_okay=False),
+              help="uvicorn's logging configuration file (.json, .yaml or .ini).")  # fmt: skip
+@click.option("--reload", is_flag=True, help="Restart when --app-dir's files change (development).")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS key file.")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False),
+              help="TLS certificate file.")  # fmt: skip
+@click.option("--ssl-keyfile-password", default=None, help="Password of the TLS key file.")
+@click.option("--ssl-ca-certs", type=click.Path(exists=True, dir_okay=False),
+              help="CA certificates file.")  # fmt: skip
+@click.option("--ssl-ciphers", default="TLSv1", help="Ciphers to use (see the ssl module).")
 def run_command(target: str, host: str, port: int, uds: str | None, workers: int, loop: str,
                 http: str, factory: bool, app_dir: str, root_path: str, proxy_headers: bool,
                 forwarded_allow_ips: str | None, timeout_keep_alive: int, access_log: bool,
-                log_level: str, drain_delay: str | None,
-                drain_timeout: str | None) -> None:  # fmt: skip
+                log_level: str, drain_delay: str | None, drain_timeout: str | None,
+                timeout_graceful_shutdown: str | None, env_file: str | None,
+                log_config: str | None, reload: bool, ssl_keyfile: str | None,
+                ssl_certfile: str | None, ssl_keyfile_password: str | None,
+                ssl_ca_certs: str | None, ssl_ciphers: str) -> None:  # fmt: skip
     """Serve TARGET (module:app) with uvicorn, poise installed, and a drain on SIGTERM.
 
     On SIGTERM or SIGINT: /readyz answers 503 at once, the app keeps serving for the
@@ -142,16 +159,37 @@ def run_command(target: str, host: str, port: int, uds: str | None, workers: int
     from poise.run import RunError, _log_like_uvicorn, serve
 
     _log_like_uvicorn()  # poise's lines from here on: uvicorn's format, once each
+    if env_file is not None:
+        # Before anything reads the environment: poise's settings, the app's import.
+        try:
+            from dotenv import load_dotenv
+        except ImportError:
+            click.echo("poise run: --env-file needs python-dotenv: pip install python-dotenv",
+                       err=True)  # fmt: skip
+            sys.exit(EXIT_USAGE)
+        load_dotenv(dotenv_path=env_file)
+    drain_timeout = drain_timeout if drain_timeout is not None else timeout_graceful_shutdown
     for name, value in (("POISE_DRAIN_DELAY", drain_delay), ("POISE_DRAIN_TIMEOUT", drain_timeout)):
         if value is not None:
             os.environ[name] = value
+    # uvicorn's own options, passed only when given (its defaults otherwise).
+    passed = {
+        name: value
+        for name, value in (
+            ("log_config", log_config), ("ssl_keyfile", ssl_keyfile),
+            ("ssl_certfile", ssl_certfile), ("ssl_keyfile_password", ssl_keyfile_password),
+            ("ssl_ca_certs", ssl_ca_certs),
+        )
+        if value is not None
+    }  # fmt: skip
     try:
         Settings.from_env()  # a bad POISE_* value: one line, before anything starts
         code = serve(
             target, factory=factory, app_dir=app_dir, workers=workers, host=host, port=port,
             uds=uds, loop=loop, http=http, root_path=root_path, proxy_headers=proxy_headers,
             forwarded_allow_ips=forwarded_allow_ips, timeout_keep_alive=timeout_keep_alive,
-            access_log=access_log, log_level=log_level,
+            access_log=access_log, log_level=log_level, reload=reload, ssl_ciphers=ssl_ciphers,
+            **passed,
         )  # fmt: skip
     except (RunError, SettingsError) as exc:
         click.echo(f"poise run: {exc}", err=True)

@@ -50,7 +50,7 @@ class RunError(PoiseError):
 
 
 def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: int = 1,
-          **uvicorn_options: Any) -> int:  # fmt: skip
+          reload: bool = False, **uvicorn_options: Any) -> int:  # fmt: skip
     """Run ``target`` under uvicorn with poise and the drain; the exit code.
 
     Raises:
@@ -65,7 +65,7 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     sys.path.insert(0, os.path.abspath(app_dir))
     os.environ[_TARGET_ENV] = target
     os.environ[_FACTORY_ENV] = "1" if factory else ""
-    if workers == 1:
+    if workers == 1 and not reload:
         the_app = _load(target, factory)  # a clear error now, not a traceback later
         poise = _poise_of(the_app)
         uvicorn_options["timeout_graceful_shutdown"] = poise.settings.drain_timeout
@@ -74,10 +74,22 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
         # nothing with this process) turns a bad target into one line and exit 2, where
         # uvicorn's supervisor would restart failing workers forever.
         _import(target, factory)
+    if reload:
+        # The supervisor restarts a server process when --app-dir's files change; that
+        # process loads the app. The drain timeout comes from the environment here.
+        uvicorn_options["reload_dirs"] = [os.path.abspath(app_dir)]
+        uvicorn_options.setdefault("timeout_graceful_shutdown", _drain_timeout_from_env())
     config = uvicorn.Config(
-        "poise.run:app", factory=True, workers=workers, lifespan="on", **uvicorn_options
-    )
+        "poise.run:app", factory=True, workers=workers, lifespan="on", reload=reload,
+        **uvicorn_options,
+    )  # fmt: skip
     _log_like_uvicorn()
+    if reload:
+        from uvicorn.supervisors import ChangeReload
+
+        sock = config.bind_socket()
+        ChangeReload(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        return 0
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 
@@ -89,6 +101,13 @@ def serve(target: str, *, factory: bool = False, app_dir: str = ".", workers: in
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else STARTUP_FAILURE
+
+
+def _drain_timeout_from_env() -> float:
+    from poise.settings import Settings
+
+    timeout: float = Settings.from_env().drain_timeout
+    return timeout
 
 
 def _log_like_uvicorn() -> None:

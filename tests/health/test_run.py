@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -156,3 +157,112 @@ def test_each_poise_line_appears_once_when_the_app_configures_root_logging() -> 
     assert len(unknown) == 1, output
     drain = [line for line in lines if "readiness" in line and "draining" in line]
     assert len(drain) == 1, output
+
+
+def test_env_file_is_loaded_before_the_settings_and_the_app(tmp_path: Path) -> None:
+    port, admin_port = free_port(), free_port()
+    env_file = tmp_path / "app.env"
+    env_file.write_text(f"POISE_ADMIN_PORT={admin_port}\nPOISE_DRAIN_DELAY=0\n")
+    process = poise_run("runnable:create_app", "--factory", "--port", str(port),
+                        "--env-file", str(env_file))  # fmt: skip
+    try:
+        wait_answering(port)
+        # poise's settings saw the file: the admin port it names is open.
+        assert httpx.get(f"http://127.0.0.1:{admin_port}/_poise/api/stats").status_code == 200
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+
+
+def test_log_config_is_uvicorns(tmp_path: Path) -> None:
+    config = tmp_path / "logging.json"
+    config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"custom": {"format": "CUSTOM %(levelname)s %(message)s"}},
+        "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "custom",
+                             "stream": "ext://sys.stderr"}},
+        "loggers": {"uvicorn.error": {"handlers": ["out"], "level": "INFO", "propagate": False}},
+    }))  # fmt: skip
+    port = free_port()
+    process = poise_run("runnable:create_app", "--factory", "--port", str(port),
+                        "--log-config", str(config), "--drain-delay", "0")  # fmt: skip
+    wait_answering(port)
+    code, output = stop(process)
+    assert code == 0, output
+    assert "CUSTOM INFO Application startup complete." in output
+
+
+def test_reload_restarts_on_a_change(tmp_path: Path) -> None:
+    module = tmp_path / "reloadable.py"
+    source = (
+        "from fastapi import FastAPI\n"
+        "app = FastAPI()\n"
+        "@app.get('/v')\n"
+        "async def v() -> dict[str, int]:\n"
+        "    return {'v': VERSION}\n"
+    )
+    module.write_text("VERSION = 1\n" + source)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "poise", "run", "reloadable:app", "--reload", "--app-dir",
+         str(tmp_path), "--port", str(port), "--drain-delay", "0", "--no-access-log"],
+        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        try:
+            assert wait_answering(port, "/v").json() == {"v": 1}
+        except httpx.TransportError:
+            pytest.fail(f"never answered:\n{stop(process)[1]}")
+        module.write_text("VERSION = 2\n" + source)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v", timeout=1).json() == {"v": 2}:
+                    break
+            except (httpx.TransportError, ValueError):
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("the change was not reloaded within 20 s")
+    finally:
+        _, output = stop(process)
+    assert "Will watch for changes" in output, output
+
+
+def test_tls_options_reach_uvicorn(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"openssl could not make a certificate: {made.stderr!r}")
+    port = free_port()
+    process = poise_run("runnable:create_app", "--factory", "--port", str(port),
+                        "--ssl-keyfile", str(key), "--ssl-certfile", str(cert),
+                        "--drain-delay", "0")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"https://127.0.0.1:{port}/livez", verify=False, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        assert response.status_code == 200
+    finally:
+        code, output = stop(process)
+    assert code == 0, output
+
+
+def test_timeout_graceful_shutdown_is_the_drain_timeout() -> None:
+    from click.testing import CliRunner
+
+    from poise.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--help"])
+    assert "--timeout-graceful-shutdown" in result.output
+    assert "--drain-timeout" in result.output

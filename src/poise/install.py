@@ -19,7 +19,7 @@ from poise._internal import InternalErrors
 from poise._version import __version__
 from poise.admission.controller import Admission
 from poise.admission.limiter import GradientLimiter
-from poise.admission.policy import Policies
+from poise.admission.policy import Policies, route_options
 from poise.errors import AlreadyInstalledError, InstallError
 from poise.health.endpoints import HealthEndpoints, HealthPaths
 from poise.health.probe_port import ProbeServer
@@ -35,6 +35,7 @@ from poise.middleware.lifespan import Lifespan
 from poise.observe.admin_port import AdminPortServer
 from poise.observe.api import AdminAPI, is_loopback
 from poise.observe.stats import RequestStats
+from poise.openapi import install_openapi_responses
 from poise.routing import RouteTemplates
 from poise.settings import Settings
 from poise.types import ASGIApp, Receive, Scope, Send
@@ -157,6 +158,9 @@ class Poise:
             ring_size=self.requests.capacity,
         )
 
+        if self.settings.openapi_responses:
+            install_openapi_responses(app, self._openapi_operations)
+
         self._asgi: ASGIApp
         if _is_starlette(app):
             if getattr(app, "middleware_stack", None) is not None:
@@ -186,6 +190,25 @@ class Poise:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
+
+    def _openapi_operations(self) -> dict[tuple[str, str], tuple[bool, bool]]:
+        """``(path, method) -> (may be shed, has a deadline)`` per operation of the app."""
+        settings = self.settings
+        enforcing = settings.admission is True
+        anyone_may_ask = settings.deadline_header is not None
+        result: dict[tuple[str, str], tuple[bool, bool]] = {}
+        for route in getattr(self.app, "routes", None) or ():
+            path = getattr(route, "path_format", None) or getattr(route, "path", None)
+            methods = getattr(route, "methods", None)
+            if not isinstance(path, str) or not methods:
+                continue
+            options = route_options(getattr(route, "endpoint", None))
+            long_lived = options is not None and options.long_lived
+            deadline = options.deadline if options is not None else None
+            has_deadline = anyone_may_ask or (deadline or settings.deadline) is not None
+            for method in methods:
+                result[(path, method.lower())] = (enforcing and not long_lived, has_deadline)
+        return result
 
     def _endpoints(self) -> dict[str, ASGIApp]:
         """poise's own endpoints on the app's port: the probes, /healthz, the admin API.

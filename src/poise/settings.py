@@ -322,6 +322,12 @@ class Settings:
         "it; see admin_port.",
         secret=True,
     )
+    openapi_responses: bool = _setting(
+        False,
+        _BOOLEAN,
+        "List poise's own answers in a FastAPI app's OpenAPI schema: 503 (shed, with "
+        "Retry-After) on every operation admission may shed, 504 on those with a deadline.",
+    )
     admin_port: int | None = _setting(
         None,
         _PORT,

@@ -14,7 +14,10 @@ from poise.errors import SettingsError
 from poise.routing import RouteTemplates
 from poise.types import Scope
 
-__all__ = ["CRITICAL", "DEFAULT", "PRIORITY", "SHEDDABLE", "Policies", "RouteOptions", "route"]
+__all__ = [
+    "CRITICAL", "DEFAULT", "PRIORITY", "SHEDDABLE", "Policies", "RouteOptions", "route",
+    "route_options",
+]  # fmt: skip
 
 CRITICAL: Final = 0
 DEFAULT: Final = 1
@@ -38,6 +41,12 @@ class RouteOptions:
     priority: int | None = None
     deadline: float | None = None
     long_lived: bool = False
+
+
+def route_options(endpoint: object) -> RouteOptions | None:
+    """The options ``@poise.route`` gave ``endpoint``, or ``None``."""
+    options = getattr(endpoint, _ATTRIBUTE, None)
+    return options if isinstance(options, RouteOptions) else None
 
 
 def route(

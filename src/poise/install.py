@@ -271,7 +271,7 @@ class Poise:
             debug_headers=self.settings.debug_headers,
             # Read when the stack is built (the app's first lifespan or request): the
             # app's middleware is all added by then.
-            cors=app_cors(self.app),
+            cors=app_cors(self.app, self.settings.cors_origins),
         )
 
     # -- lifespan ---------------------------------------------------------------------

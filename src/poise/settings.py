@@ -231,6 +231,23 @@ _FRACTION: Final = _Kind(
 )
 
 
+_ORIGIN_RE: Final = re.compile(r"^(\*|https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)$", re.ASCII)
+
+
+def _parse_origins(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+_ORIGINS: Final = _Kind(
+    accepted="comma-separated origins such as https://app.example (scheme, host, optional "
+    "port; no path), or *",
+    parse=_parse_origins,
+    check=lambda v: (
+        isinstance(v, tuple)
+        and all(isinstance(o, str) and _ORIGIN_RE.match(o) is not None for o in v)
+    ),
+)
+
 PRIORITIES: Final = ("critical", "default", "sheddable")
 _PRIORITY_RULE_RE: Final = re.compile(r"^(/[^\s=,]*)=(critical|default|sheddable)$")
 
@@ -321,6 +338,13 @@ class Settings:
         "carrying 'Authorization: Bearer <token>'. Unset: on the app's port nobody reads "
         "it; see admin_port.",
         secret=True,
+    )
+    cors_origins: tuple[str, ...] = _setting(
+        (),
+        _ORIGINS,
+        "For apps that add CORS outside their CORSMiddleware (a proxy, middleware of their "
+        "own): the origins allowed to read poise's own 503 and 504. An app's CORSMiddleware "
+        "is used instead when it has one. Empty: none.",
     )
     openapi_responses: bool = _setting(
         False,

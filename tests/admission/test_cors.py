@@ -83,3 +83,29 @@ async def test_an_app_without_cors_gets_plain_answers() -> None:
         answer = await http.get("/slow", headers={"Origin": ORIGIN})
     assert answer.status_code == 504
     assert "access-control-allow-origin" not in answer.headers
+
+
+async def test_cors_origins_for_apps_that_add_cors_elsewhere() -> None:
+    app = FastAPI()
+
+    @app.get("/slow")
+    @poise.route(deadline=0.05)
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(1)
+        return {"status": "late"}
+
+    Poise(app, Settings(cors_origins=(ORIGIN,)))
+    async with client(app) as http:
+        allowed = await http.get("/slow", headers={"Origin": ORIGIN})
+        other = await http.get("/slow", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_cors_origins_are_validated() -> None:
+    from poise import SettingsError
+
+    read = Settings.from_env({"POISE_CORS_ORIGINS": "https://a.example, http://b:8080"})
+    assert read.cors_origins == ("https://a.example", "http://b:8080")
+    with pytest.raises(SettingsError, match="POISE_CORS_ORIGINS"):
+        Settings.from_env({"POISE_CORS_ORIGINS": "https://a.example/path"})

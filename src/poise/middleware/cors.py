@@ -82,16 +82,19 @@ def _expose(message: Message) -> Message:
     return {**message, "headers": headers}
 
 
-def app_cors(app: Any) -> CorsAnswers | None:
-    """The CORS policy of a Starlette/FastAPI ``app`` (its ``CORSMiddleware``), or
-    ``None`` when it has none (or is not a Starlette app)."""
-    try:
-        from starlette.middleware.cors import CORSMiddleware
-    except ImportError:  # pragma: no cover - starlette is a dependency
-        return None
+def app_cors(app: Any, origins: tuple[str, ...] = ()) -> CorsAnswers | None:
+    """The CORS policy of a Starlette/FastAPI ``app`` (its ``CORSMiddleware``); else,
+    with ``origins`` (the ``cors_origins`` setting), one allowing those origins any
+    method; else ``None``."""
+    from starlette.middleware.cors import CORSMiddleware
+
     for entry in getattr(app, "user_middleware", ()) or ():
         cls = getattr(entry, "cls", None)
         if isinstance(cls, type) and issubclass(cls, CORSMiddleware):
             middleware = cls(_respond_from_scope, *entry.args, **entry.kwargs)
             return CorsAnswers(middleware)
+    if origins:
+        return CorsAnswers(
+            CORSMiddleware(_respond_from_scope, allow_origins=list(origins), allow_methods=["*"])
+        )
     return None

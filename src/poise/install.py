@@ -150,6 +150,7 @@ class Poise:
             health=self.settings.healthz_path,
         )
         self.probe_server: ProbeServer | None = None
+        self._warned_backend = False
         self.admin_server: AdminPortServer | None = None
         self._admin = AdminAPI(
             token=self.settings.admin_token,
@@ -278,17 +279,20 @@ class Poise:
 
     async def _startup(self) -> None:
         self.phase = "starting"
-        if self.monitor is not None:
+        on_asyncio = _on_asyncio()
+        if not on_asyncio:
+            self._without_asyncio()
+        elif self.monitor is not None:
             # Before the app's own start-up, so blocks there are caught too.
             self.monitor.start()
-        self.health.start()
+        self.health.start(passive=not on_asyncio)
         port = self.settings.probe_port
         if port is not None and self.probe_server is None:
             server = ProbeServer(self.health, self._health_paths, self.settings.probe_host, port)
             if server.start():
                 self.probe_server = server
         admin_port = self.settings.admin_port
-        if admin_port is not None and self.admin_server is None:
+        if admin_port is not None and self.admin_server is None and on_asyncio:
             admin = AdminPortServer(
                 self._admin_port_endpoints(), self.settings.admin_host, admin_port
             )
@@ -299,6 +303,22 @@ class Poise:
                     logger.warning("poise: the admin port listens on %s, not a loopback "
                                    "address; it still answers clients on this host only",
                                    host)  # fmt: skip
+
+    def _without_asyncio(self) -> None:
+        """Another event loop (trio, through anyio): what needs asyncio is off, said once.
+
+        The loop monitor (asyncio's task factory and handles), health check runs and the
+        ticker, admission's queue (asyncio futures; it counts what it would shed, as in
+        observe mode) and the admin port are asyncio-only. The ledger, statistics,
+        deadlines (anyio cancel scopes), probes and the admin API work.
+        """
+        if not self._warned_backend:
+            self._warned_backend = True
+            logger.warning("poise: not an asyncio event loop: the loop monitor, health check "
+                           "runs, admission's queue and the admin port are off (asyncio "
+                           "only); the ledger, statistics, deadlines and probes work")  # fmt: skip
+        if self.admission.limiter is not None:
+            self.admission.observe = True
 
     async def _started(self) -> None:
         self.phase = "serving"
@@ -409,6 +429,15 @@ class Poise:
         else:
             ledgers = self.requests.recent(limit)
         return [ledger.to_dict() for ledger in ledgers]
+
+
+def _on_asyncio() -> bool:
+    """Whether the running event loop is asyncio's (not trio's, through anyio)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _app_route_paths(app: Any) -> frozenset[str]:

@@ -130,6 +130,8 @@ class Health:
         self._ticker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refresh_pending = False
+        # An event loop other than asyncio's: nothing runs (see start).
+        self.passive = False
 
     # -- registry -----------------------------------------------------------------------
 
@@ -162,12 +164,27 @@ class Health:
 
     # -- life cycle (loop thread) ---------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the ticker on the running loop (at poise's start-up)."""
+    def start(self, *, passive: bool = False) -> None:
+        """Start the ticker on the running loop (at poise's start-up).
+
+        ``passive``: an event loop other than asyncio's (trio): no ticker and no check
+        runs (both need asyncio); readiness follows the lifespan alone, and the checks
+        are reported as not run.
+        """
+        self.passive = passive
+        if passive:
+            self._reset(time.monotonic())
+            return
         if self._ticker is not None:
             return
-        # A fresh life: an app can be started again after a shutdown (test clients do).
         now = time.monotonic()
+        self._reset(now)
+        self._loop = asyncio.get_running_loop()
+        self.last_tick = now
+        self._ticker = self._loop.create_task(self._tick_forever(), name="poise health")
+
+    def _reset(self, now: float) -> None:
+        # A fresh life: an app can be started again after a shutdown (test clients do).
         self.draining = False
         for check in self.checks.values():
             check.result = None  # judged again in this life: the dependency may be gone
@@ -183,9 +200,6 @@ class Health:
         self._refresh_pending = False
         self.state, self.since = "starting", now
         self.reasons = ("the app has not finished starting",)
-        self._loop = asyncio.get_running_loop()
-        self.last_tick = now
-        self._ticker = self._loop.create_task(self._tick_forever(), name="poise health")
 
     async def stop(self) -> None:
         """Stop the ticker and close what built-in checks opened."""
@@ -202,6 +216,8 @@ class Health:
         awaited. Called when the app's shutdown begins, so no check opens a connection
         on a pool the app is closing."""
         self._loop = None  # the probe port can no longer start runs
+        if self.passive:
+            return  # nothing runs: no ticker, no check runs
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.cancel()
@@ -230,6 +246,8 @@ class Health:
         (it may have run before the app made what it checks), then re-evaluate."""
         now = time.monotonic()
         for check in self.checks.values():
+            if self.passive:
+                break
             result = check.result
             stale = result is None or result.status == "fail" or not check.fresh(now)
             if check.background and stale and not check.running:
@@ -314,8 +332,10 @@ class Health:
 
     async def refresh_on_demand(self) -> None:
         """Bring every on-demand check up to date (single-flight; each waits its timeout)."""
-        if self.draining and self._ticker is None:
-            return  # halted for the shutdown: the app is closing what checks would use
+        if self.passive or (self.draining and self._ticker is None):
+            # Halted for the shutdown (the app is closing what checks would use), or no
+            # check can run on this event loop.
+            return
         now = time.monotonic()
         due = [c for c in self.checks.values() if not c.background and not c.fresh(now)]
         if not due:
@@ -336,6 +356,9 @@ class Health:
             if check.result is not None and check.result.status != "fail":
                 self._passed_once.add(check.name)
         self._log_failing_checks(now)
+        if self.state == "starting" and self.passive:
+            self.started = True  # no check can run: the lifespan alone says started
+            self._set("ready", (), now)
         if self.state == "starting":
             waiting = [
                 f"check {c.name} has not passed yet"

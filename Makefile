@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: all demo test lint format bench bench-doctor bench-overload bench-closed-loop bench-probes clean
+.PHONY: all demo test suites lint format bench bench-doctor bench-overload bench-closed-loop bench-probes clean
 
 all: lint test
 
@@ -33,6 +33,12 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; fi; \
 	if [ $$status -eq 0 ]; then $(PY) -m coverage combine -q && $(PY) -m coverage report; fi; \
 	exit $$status
+	$(MAKE) --no-print-directory suites
+
+## suites: Starlette's own test suite, bare and with Poise(app) on every app it builds
+## (bench/suites.py; about 30 s, from the package index): poise must change no outcome
+suites: $(STAMP)
+	$(PY) bench/suites.py
 
 ## lint: ruff (lint + format check) and mypy --strict
 lint: $(STAMP)

@@ -389,6 +389,43 @@ async def test_redis_check_against_the_real_server_and_a_dead_port() -> None:
     await own.close()
 
 
+@pytest.mark.redis
+async def test_redis_check_on_a_sync_client_runs_off_the_loop() -> None:
+    """A sync ``redis.Redis``: its ``ping()`` returns a bool (awaiting it failed every
+    run) and blocks, so the check runs it in a thread of its own."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1)
+    try:
+        try:
+            await anyio.to_thread.run_sync(client.ping)
+        except Exception as exc:
+            if REQUIRE_SERVICES:
+                pytest.fail(f"Redis is unreachable: {exc!r}")
+            pytest.skip(f"Redis is unreachable: {exc!r}")
+        loop_thread = threading.get_ident()
+        seen: list[int] = []
+        original = client.ping
+
+        def ping() -> bool:
+            seen.append(threading.get_ident())
+            return bool(original())
+
+        client.ping = ping  # type: ignore[method-assign]
+        result = await redis(client).current()
+        assert result.status == "pass", result.output
+        assert seen
+        assert seen[0] != loop_thread
+        dead = sync_redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+        failed = await redis(dead, timeout=2).current()
+        assert failed.status == "fail"
+        # The driver's reason, or the check's timeout if its retries outlast it.
+        assert failed.output is not None
+        assert "ConnectionError" in failed.output or "timed out" in failed.output
+    finally:
+        client.close()
+
+
 @pytest.fixture
 async def http_server() -> AsyncIterator[int]:
     """A tiny HTTP server: /ok answers 200, /down 500, /hang not until the test ends."""

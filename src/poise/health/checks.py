@@ -500,7 +500,8 @@ def redis(
     """Redis ``PING``.
 
     Args:
-        target: a ``redis.asyncio.Redis`` client (or a function returning one), or a
+        target: a ``redis.asyncio.Redis`` or a sync ``redis.Redis`` client (its PING
+            then runs in a worker thread), or a function returning one, or a
             ``redis://`` URL: poise then makes its own client (its socket timeouts are
             the check's timeout) and closes it when the app shuts down.
     """
@@ -520,9 +521,22 @@ def redis(
             ))  # fmt: skip
         return own[0]
 
+    threads: list[anyio.CapacityLimiter] = []
+
     async def check() -> Observation:
         started = perf_counter()
-        if not await client().ping():
+        redis_client = client()
+        if hasattr(redis_client, "aclose"):  # redis.asyncio.Redis (a sync client has none)
+            answered = await redis_client.ping()
+        else:
+            # A sync client (redis.Redis): its PING blocks, so it runs in a worker thread
+            # of the check's own (one at most), never on the loop.
+            if not threads:
+                threads.append(anyio.CapacityLimiter(1))
+            answered = await anyio.to_thread.run_sync(
+                redis_client.ping, abandon_on_cancel=True, limiter=threads[0]
+            )
+        if not answered:
             raise RuntimeError("PING did not answer PONG")
         return Observation("responseTime", round((perf_counter() - started) * 1e3, 3), "ms")
 

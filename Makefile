@@ -35,8 +35,9 @@ test: $(STAMP)
 	exit $$status
 	$(MAKE) --no-print-directory suites
 
-## suites: Starlette's own test suite, bare and with Poise(app) on every app it builds
-## (bench/suites.py; about 30 s, from the package index): poise must change no outcome
+## suites: Starlette's and FastAPI's own test suites, bare and with Poise(app) on every
+## app they build (bench/suites.py; about 2 minutes, from the package index): poise must
+## change no outcome
 suites: $(STAMP)
 	$(PY) bench/suites.py
 

@@ -529,3 +529,48 @@ async def test_still_starting_is_logged_with_the_checks_reasons(
     ) in caplog.text
     # The check's own failure was logged once, not per evaluation.
     assert caplog.text.count("critical check db failed") == 1
+
+
+@pytest.mark.postgres
+async def test_readyz_follows_a_sync_engine_within_ttl_and_timeout() -> None:
+    """The full-stack template's pattern end to end: SQLModel's sync engine on the real
+    PostgreSQL, postgres(engine) registered; the server goes away and /readyz turns 503
+    within the check's TTL + timeout (+ the ticker's period)."""
+    await _require_postgres()
+    import httpx
+    from fastapi import FastAPI
+    from sqlalchemy import create_engine
+
+    from poise import Poise, Settings
+    from tests.lifespan import running
+
+    ttl, timeout = 0.5, 0.5
+    async with forwarder(5432) as (port, close):
+        engine = create_engine(
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres?connect_timeout=1"
+        )
+        app = FastAPI()
+        installed = Poise(app, Settings(ready_hold=0))
+        installed.health.add(postgres(engine, ttl=ttl, timeout=timeout))
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with (
+                running(app),
+                httpx.AsyncClient(transport=transport, base_url="http://test") as http,
+            ):
+
+                async def answers(status: int) -> None:
+                    for _ in range(500):  # 10 s at most
+                        if (await http.get("/readyz")).status_code == status:
+                            return
+                        await anyio.sleep(0.02)
+                    pytest.fail(f"/readyz never answered {status}")
+
+                await answers(200)
+                await close()
+                cut = time.monotonic()
+                await answers(503)
+                took = time.monotonic() - cut
+        finally:
+            await anyio.to_thread.run_sync(engine.dispose)
+    assert took <= ttl + timeout + 0.25 + 0.5, took

@@ -134,6 +134,7 @@ class Poise:
                 ready_max_shed=settings.ready_max_shed,
                 ready_pool_window=settings.ready_pool_window,
                 ready_hold=settings.ready_hold,
+                starting_warn_after=settings.starting_warn_after,
             ),
             started=self._serving,
             shedding=self._shedding if settings.admission is True else None,

@@ -502,6 +502,12 @@ class Settings:
         "/readyz fails once a tracked pool has been saturated (every connection in use, "
         "requests waiting) for this long.",
     )
+    starting_warn_after: float = _setting(
+        10.0,
+        _duration(0.1, 3600.0),
+        "Still starting this long after start-up began (a critical check has not passed "
+        "yet): logged as a warning with the checks' reasons, then once a minute.",
+    )
     ready_hold: float = _setting(
         2.0,
         _duration(0.0, 600.0),

@@ -52,7 +52,8 @@ LAG_RECURS: Final = 2
 #: Shedding is judged only once the window holds this many requests.
 MIN_REQUESTS: Final = 20
 #: Still starting this long after start-up began (a critical check has not passed) is
-#: logged, with the checks' reasons; then again at most every CHECK_LOG_INTERVAL.
+#: logged, with the checks' reasons; then again at most every CHECK_LOG_INTERVAL. The
+#: default of the starting_warn_after setting.
 STARTING_WARN_AFTER: Final = 10.0
 #: A critical check that fails is logged at once, and again at most this often while
 #: it keeps failing.
@@ -68,6 +69,7 @@ class HealthLimits:
     ready_max_shed: float = 0.5
     ready_pool_window: float = 1.0
     ready_hold: float = 2.0
+    starting_warn_after: float = STARTING_WARN_AFTER
 
 
 class Health:
@@ -368,7 +370,7 @@ class Health:
             ]
             if waiting:
                 self.reasons = tuple(waiting)
-                if now - self.since >= STARTING_WARN_AFTER and (
+                if now - self.since >= self.limits.starting_warn_after and (
                     not self._starting_logged or now - self._starting_logged >= CHECK_LOG_INTERVAL
                 ):
                     self._starting_logged = now

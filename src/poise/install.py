@@ -309,17 +309,16 @@ class Poise:
         """Another event loop (trio, through anyio): what needs asyncio is off, said once.
 
         The loop monitor (asyncio's task factory and handles), health check runs and the
-        ticker, admission's queue (asyncio futures; it counts what it would shed, as in
-        observe mode) and the admin port are asyncio-only. The ledger, statistics,
-        deadlines (anyio cancel scopes), probes and the admin API work.
+        ticker, and the admin port are asyncio-only. The ledger, statistics, admission
+        (its limit learned from latency alone, its queue on anyio's events), deadlines
+        (anyio cancel scopes), probes and the admin API work.
         """
         if not self._warned_backend:
             self._warned_backend = True
             logger.warning("poise: not an asyncio event loop: the loop monitor, health check "
-                           "runs, admission's queue and the admin port are off (asyncio "
-                           "only); the ledger, statistics, deadlines and probes work")  # fmt: skip
-        if self.admission.limiter is not None:
-            self.admission.observe = True
+                           "runs and the admin port are off (asyncio only); the ledger, "
+                           "statistics, admission (from latency alone), deadlines and "
+                           "probes work")  # fmt: skip
 
     async def _started(self) -> None:
         self.phase = "serving"

@@ -252,3 +252,56 @@ def test_a_src_layout_file_target_reports_paths_from_the_project_root(
     for target in ("src/myapp/main.py", "src", "."):
         report = audit(root, target)
         assert found(report) == {("PSE101", "src/myapp/tools.py", 5, "GET /")}, target
+
+
+ORDERS = """
+    import time
+
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+
+    @router.post("/")
+    async def create() -> dict[str, str]:
+        time.sleep(0.1)
+        return {"status": "created"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "handler"),
+    [
+        pytest.param(
+            {"src/shop/__init__.py": "", "src/shop/api/__init__.py": "",
+             "src/shop/main.py": "from shop.api import orders\n",
+             "src/shop/api/orders.py": ORDERS},
+            "shop.api.orders:create", id="src layout",
+        ),
+        pytest.param(
+            {"src/__init__.py": "", "src/api/__init__.py": "",
+             "src/main.py": "from src.api import orders\n", "src/api/orders.py": ORDERS},
+            "src.api.orders:create", id="src as a package",
+        ),
+        pytest.param(
+            {"src/api/__init__.py": "", "src/main.py": "from src.api import orders\n",
+             "src/api/orders.py": ORDERS},
+            "api.orders:create", id="src as a namespace package",
+        ),
+    ],
+)  # fmt: skip
+def test_a_src_layout_is_read_once(
+    write_project: WriteProject, files: dict[str, str], handler: str
+) -> None:
+    """Regression: a directory target loaded src/pkg/x.py as both ``src.pkg.x`` and
+    ``pkg.x``, and its routes appeared twice, the copy without its router's prefix
+    (``POST /``); one real project gave 576 routes for 286."""
+    main = next(name for name in files if name.endswith("main.py"))
+    files[main] = files[main] + (
+        "from fastapi import FastAPI\n\napp = FastAPI()\n"
+        'app.include_router(orders.router, prefix="/orders")\n'
+    )
+    report = audit(write_project(files))
+    routes = [(r.method, r.path, r.handler) for r in report.routes]
+    assert routes == [("POST", "/orders/", handler)]
+    assert [(f.rule, f.entry) for f in report.findings] == [("PSE101", "POST /orders/")]

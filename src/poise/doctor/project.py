@@ -129,7 +129,18 @@ class Project:
         self.config = config
         self.cache_dir = cache_dir
         self.search = [root] + ([root / "src"] if (root / "src").is_dir() else [])
+        # Which name a file is known by: the deepest search root holding it, so in a src
+        # layout src/pkg/x.py is ``pkg.x`` (as the project imports it), not also
+        # ``src.pkg.x`` (once as each, its routes appeared twice, the copy without its
+        # router's prefix). A ``src`` that is a package of its own (``__init__.py``)
+        # is imported as ``src.pkg``: then the root comes first.
+        self._naming = sorted(self.search, key=lambda p: len(p.parts), reverse=True)
+        if (root / "src" / "__init__.py").is_file():
+            self._naming = list(self.search)
         self._modules: dict[str, ModuleSummary | None] = {}
+        # Every file is loaded once, whatever name reaches it first (an import spelled
+        # another way, ``src.pkg.x`` beside ``pkg.x``, gets the same summary).
+        self._by_path: dict[Path, ModuleSummary | None] = {}
         self.lines = 0
         self.parsed = 0
         self.cached = 0
@@ -142,9 +153,15 @@ class Project:
         if name in self._modules:
             return self._modules[name]
         found = self._locate(name)
-        summary = None if found is None else self._load(name, *found)
+        summary = None if found is None else self._load_once(name, *found)
         self._modules[name] = summary
         return summary
+
+    def _load_once(self, name: str, path: Path, is_package: bool) -> ModuleSummary | None:
+        key = path.resolve()
+        if key not in self._by_path:
+            self._by_path[key] = self._load(name, path, is_package)
+        return self._by_path[key]
 
     def loaded(self) -> Iterator[ModuleSummary]:
         return (m for m in list(self._modules.values()) if m is not None)
@@ -168,7 +185,7 @@ class Project:
     def module_name(self, path: Path) -> tuple[str, bool] | None:
         """The module name of the file ``path`` (under one of the search roots)."""
         path = path.resolve()
-        for base in self.search:
+        for base in self._naming:
             try:
                 relative = path.relative_to(base.resolve())
             except ValueError:
@@ -188,7 +205,7 @@ class Project:
             return None
         name, is_package = named
         if name not in self._modules:
-            self._modules[name] = self._load(name, path, is_package)
+            self._modules[name] = self._load_once(name, path, is_package)
         return self._modules[name]
 
     def python_files(self, directory: Path) -> list[Path]:

@@ -305,3 +305,73 @@ def test_a_src_layout_is_read_once(
     routes = [(r.method, r.path, r.handler) for r in report.routes]
     assert routes == [("POST", "/orders/", handler)]
     assert [(f.rule, f.entry) for f in report.findings] == [("PSE101", "POST /orders/")]
+
+
+NEWER = """
+    import time
+
+    from fastapi import FastAPI
+
+    type Handler = dict[str, str]
+    type Pair[T] = tuple[T, T]
+
+
+    class Box[T: (int, str)]:
+        def __init__(self, value: T) -> None:
+            self.value = value
+
+
+    def first[T](items: list[T]) -> T:
+        return items[0]
+
+
+    app = FastAPI()
+
+
+    @app.get("/")
+    async def index() -> Handler:
+        try:
+            time.sleep(0.1)
+        except ValueError, TypeError:
+            pass
+        return {"status": "ok"}
+"""
+
+
+def test_newer_syntax_is_read_not_dropped(write_project: WriteProject) -> None:
+    """Regression: files using 3.12-3.14 syntax (``type X = ...``, ``class C[T]``,
+    ``except A, B:``) failed the host interpreter's parser and became a quiet note (66
+    files of one project), their routes and findings gone."""
+    report = audit(write_project({"app.py": NEWER}))
+    assert ("PSE101", "app.py", 24, "GET /") in found(report)
+    assert not any(note.startswith("not analysed") for note in report.notes)
+
+
+def test_rewrite_keeps_lines_and_leaves_other_code_alone() -> None:
+    from poise.doctor.summary import rewrite_newer_syntax
+
+    source = textwrap.dedent(NEWER)
+    rewritten = rewrite_newer_syntax(source)
+    assert rewritten.count("\n") == source.count("\n")
+    assert "except (ValueError, TypeError):" in rewritten
+    assert "class Box:" in rewritten
+    assert "def first(items: list[T]) -> T:" in rewritten
+    assert "Pair = tuple[T, T]" in rewritten
+    plain = "type = 5\nexcept_all = 1\nx = [type for type in y]\n"
+    assert rewrite_newer_syntax(plain) == plain
+
+
+def test_a_file_target_that_does_not_parse_says_so(write_project: WriteProject) -> None:
+    """Regression: a file with a plain syntax error gave "no FastAPI or Starlette app
+    found" instead of the error."""
+    root = write_project({"app.py": "from fastapi import FastAPI\napp = FastAPI(\n"})
+    with pytest.raises(DoctorError, match=r"app\.py: does not parse: SyntaxError"):
+        audit(root, str(root / "app.py"))
+
+
+def test_a_directory_without_an_app_names_the_files_that_do_not_parse(
+    write_project: WriteProject,
+) -> None:
+    root = write_project({"app.py": "from fastapi import FastAPI\napp = FastAPI(\n"})
+    with pytest.raises(DoctorError, match=r"1 file\(s\) do not parse, the first: app\.py"):
+        audit(root)

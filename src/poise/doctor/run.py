@@ -92,6 +92,9 @@ def diagnose(
         found = project.add_file(path)
         if found is None:
             raise DoctorError(f"{target}: cannot name this file as a module under {root}")
+        if found.syntax_error is not None:
+            # The file itself does not parse: that is the answer, not "no app found".
+            raise DoctorError(f"{target}: does not parse: {found.syntax_error}")
         starting.append(found)
     else:
         for file in project.python_files(path):
@@ -103,8 +106,12 @@ def diagnose(
     finder = EntryFinder(resolver)
     finder.scan(list(project.loaded()))
     if path is not None and not finder.objects:
+        unparsed = project.syntax_errors
+        hint = (
+            f"; {len(unparsed)} file(s) do not parse, the first: {unparsed[0]}" if unparsed else ""
+        )
         raise DoctorError(
-            f"{target}: no FastAPI or Starlette app or router found (nothing to audit)"
+            f"{target}: no FastAPI or Starlette app or router found (nothing to audit){hint}"
         )
     slots: list[str] | None = None
     if module_name is not None and attr is not None:

@@ -36,7 +36,7 @@ __all__ = ["SUMMARY_VERSION", "Call", "ClassInfo", "Func", "ModuleSummary", "Par
            "summarize"]  # fmt: skip
 
 # Bump when the summary's shape or meaning changes: it is part of the cache key.
-SUMMARY_VERSION: Final = 5
+SUMMARY_VERSION: Final = 6  # 6: newer syntax (3.12-3.14) is read, not an error
 
 Ref = tuple[Any, ...] | None
 
@@ -139,10 +139,69 @@ def summarize(source: str, *, module: str, path: str, is_package: bool) -> Modul
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as exc:
-        summary.syntax_error = f"{type(exc).__name__}: {exc}"
-        return summary
+        # Newer syntax than this interpreter reads (3.12's `type X = ...` and generic
+        # `class C[T]`, 3.14's `except A, B:`): rewritten line by line into what it
+        # reads, same lines and names, and parsed again. Anything else stays an error.
+        rewritten = rewrite_newer_syntax(source)
+        try:
+            if rewritten == source:
+                raise exc
+            tree = ast.parse(rewritten, filename=path)
+        except (SyntaxError, ValueError):
+            summary.syntax_error = f"{type(exc).__name__}: {exc}"
+            return summary
     _Summarizer(summary).module(tree)
     return summary
+
+
+_EXCEPT_LIST: Final = re.compile(
+    r"^(?P<head>\s*except\*?\s+)(?P<types>[^():#]+,[^():#]+?)(?P<tail>\s*):"
+)
+_TYPE_ALIAS: Final = re.compile(r"^(?P<indent>\s*)type\s+(?P<name>[A-Za-z_]\w*)\s*(?P<params>\[)?")
+_GENERIC: Final = re.compile(r"^(?P<head>\s*(?:async\s+)?(?:def|class)\s+[A-Za-z_]\w*)\[")
+
+
+def rewrite_newer_syntax(source: str) -> str:
+    """``source`` with the newer-syntax forms a 3.11 parser refuses rewritten into ones
+    it reads, each on its own line (line numbers and names stay):
+
+    - ``except A, B:`` (3.14) -> ``except (A, B):``;
+    - ``type Alias[T] = ...`` (3.12) -> ``Alias = ...``;
+    - ``def f[T](...)``, ``class C[T](...)`` (3.12) -> without the type parameters.
+    """
+    lines = source.split("\n")
+    for index, line in enumerate(lines):
+        if (match := _EXCEPT_LIST.match(line)) and " as " not in match["types"]:
+            lines[index] = (
+                f"{match['head']}({match['types'].strip()}){match['tail']}:" + line[match.end() :]
+            )
+        elif alias := _TYPE_ALIAS.match(line):
+            after: str | None = line[alias.end() :]
+            if alias["params"] and after is not None:
+                after = _after_brackets(after)
+            if after is None:
+                continue
+            after = after.lstrip()
+            if after.startswith("=") and not after.startswith("=="):
+                lines[index] = f"{alias['indent']}{alias['name']} {after}"
+        elif generic := _GENERIC.match(line):
+            tail = _after_brackets(line[generic.end() :])
+            if tail is not None:
+                lines[index] = generic["head"] + tail
+    return "\n".join(lines)
+
+
+def _after_brackets(text: str) -> str | None:
+    """What follows the ``]`` closing a bracket already opened before ``text``."""
+    depth = 1
+    for position, char in enumerate(text):
+        if char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+            if depth == 0:
+                return text[position + 1 :]
+    return None
 
 
 def _names_bound(body: list[ast.stmt]) -> set[str]:
